@@ -1,0 +1,86 @@
+// GGUF reader (versions 2 and 3). The file is mmapped read-only; tensors are
+// views into the mapping, never copies. Every count, length, offset and size is
+// checked against the file before use, so a corrupt file gives a first::Error.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+#include "first/tensor_type.h"
+
+namespace first {
+
+enum class GgufValueType : uint32_t {
+  UINT8 = 0, INT8 = 1, UINT16 = 2, INT16 = 3, UINT32 = 4, INT32 = 5, FLOAT32 = 6,
+  BOOL = 7, STRING = 8, ARRAY = 9, UINT64 = 10, INT64 = 11, FLOAT64 = 12,
+};
+
+struct GgufValue;
+using GgufArray = std::vector<GgufValue>;
+
+// A metadata value. Integers are widened to int64/uint64, floats to double.
+// Large arrays of strings or numbers (token lists, scores) keep their element
+// type in `elem_type`.
+struct GgufValue {
+  GgufValueType type = GgufValueType::UINT32;
+  GgufValueType elem_type = GgufValueType::UINT32;  // for ARRAY
+  std::variant<uint64_t, int64_t, double, bool, std::string, std::shared_ptr<GgufArray>> v;
+
+  int64_t as_int() const;          // throws first::Error if not an integer
+  double as_float() const;         // integers convert
+  bool as_bool() const;
+  const std::string& as_string() const;
+  const GgufArray& as_array() const;
+};
+
+struct GgufTensor {
+  std::string name;
+  TensorType type;
+  std::vector<int64_t> shape;  // ne[0] is the contiguous (row) dimension
+  uint64_t offset = 0;         // relative to the data section
+  size_t n_bytes = 0;
+  const uint8_t* data = nullptr;  // inside the mapping
+
+  int64_t n_elements() const;
+  int64_t rows() const;  // product of shape[1..]
+  int64_t cols() const { return shape.empty() ? 1 : shape[0]; }
+};
+
+class GgufFile {
+ public:
+  // Throws first::Error naming the path and what is wrong.
+  static std::unique_ptr<GgufFile> open(const std::string& path);
+  ~GgufFile();
+  GgufFile(const GgufFile&) = delete;
+  GgufFile& operator=(const GgufFile&) = delete;
+
+  uint32_t version() const { return version_; }
+  const std::string& path() const { return path_; }
+  size_t file_size() const { return size_; }
+  size_t alignment() const { return alignment_; }
+
+  const std::vector<std::pair<std::string, GgufValue>>& metadata() const { return kv_; }
+  const GgufValue* find(const std::string& key) const;  // nullptr if absent
+  const GgufValue& get(const std::string& key) const;   // throws if absent
+
+  const std::vector<GgufTensor>& tensors() const { return tensors_; }
+  const GgufTensor* find_tensor(const std::string& name) const;
+  const GgufTensor& tensor(const std::string& name) const;  // throws if absent
+
+ private:
+  GgufFile() = default;
+  std::string path_;
+  uint32_t version_ = 0;
+  size_t alignment_ = 32;
+  void* map_ = nullptr;
+  size_t size_ = 0;
+  std::vector<std::pair<std::string, GgufValue>> kv_;
+  std::map<std::string, size_t> kv_index_;
+  std::vector<GgufTensor> tensors_;
+  std::map<std::string, size_t> tensor_index_;
+  friend class GgufParser;
+};
+
+}  // namespace first

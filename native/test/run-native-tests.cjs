@@ -1,0 +1,19 @@
+// Runs the native kernel tests twice: with the fast (AVX2) kernels where the
+// CPU has them, and with FIRST_FORCE_SCALAR=1 for the portable path.
+const { spawnSync } = require("node:child_process");
+const path = require("node:path");
+const fs = require("node:fs");
+
+const exe = path.join(__dirname, "..", "build", "first_native_tests");
+if (!fs.existsSync(exe)) {
+  console.error(`native tests not built: ${exe} is missing (run pnpm build)`);
+  process.exit(1);
+}
+let failed = false;
+for (const env of [{}, { FIRST_FORCE_SCALAR: "1" }]) {
+  const label = env.FIRST_FORCE_SCALAR ? "scalar kernels" : "fast kernels";
+  console.log(`# native tests (${label})`);
+  const r = spawnSync(exe, process.argv.slice(2), { stdio: "inherit", env: { ...process.env, ...env } });
+  if (r.status !== 0) failed = true;
+}
+process.exit(failed ? 1 : 0);
