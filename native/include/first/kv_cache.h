@@ -3,8 +3,31 @@
 // sequence (shared between sequences after a fork, copy-on-write).
 // Each sequence has one block table per layer, so a layer that a sequence
 // skips never gets a block: KV memory falls with every skipped layer.
+//
+// Design:
+// - Block storage comes in chunks of kChunkBlocks blocks, allocated on demand
+//   until max_blocks is reached and never moved or freed before the cache
+//   dies, so pointers from k_row/v_row/block_k/block_v stay valid while other
+//   sequences reserve (as long as the block itself stays referenced).
+// - A block is laid out as K[block_tokens][kv_dim] then V[block_tokens][kv_dim].
+// - Blocks are refcounted; a block whose count drops to 0 goes on a free list
+//   and is handed out again (its old contents are not cleared; fresh chunks
+//   start zeroed).
+// - reserve() only grows a layer: n_tokens below the reserved count leaves the
+//   count alone (use truncate to shrink). It copies every shared block that
+//   holds a position >= first_write within the layer's reserved range, so the
+//   caller may then write any position in [first_write, layer_tokens).
+//   k_row/v_row hand out writable pointers even into shared blocks (reading
+//   shared rows is normal); writing is only safe after such a reserve.
+// - Capacity: reserve counts the blocks it needs (new + copies) before it
+//   touches anything, and throws KvCapacityError with the numbers if the pool
+//   cannot supply them all; the cache is then unchanged.
+// - Sequence ids are the lowest free slot, so ids are reused after free.
+// - Every bad id, layer, block or position throws first::Error.
 #pragma once
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 #include "first/error.h"
@@ -20,6 +43,8 @@ struct KvCacheConfig {
 
 class KvCache {
  public:
+  static constexpr int64_t kChunkBlocks = 64;  // blocks per storage chunk
+
   explicit KvCache(const KvCacheConfig& cfg);  // throws Error on bad config
 
   const KvCacheConfig& config() const { return cfg_; }
@@ -58,6 +83,8 @@ class KvCache {
   int64_t sequence_blocks(int seq) const;        // blocks in its tables (shared counted)
   int64_t sequence_layer_blocks(int seq, int layer) const;
   size_t block_bytes() const;        // bytes one block takes (K and V)
+  int64_t pool_blocks() const;       // blocks whose storage exists (grows by chunks)
+  int32_t block_refcount(int32_t block) const;  // 0 for a free block
 
  private:
   struct Sequence {
@@ -65,18 +92,28 @@ class KvCache {
     std::vector<std::vector<int32_t>> tables;  // [layer] -> block ids
     std::vector<int> tokens;                   // [layer] -> reserved positions
   };
+  int add_sequence(Sequence s);       // lowest free id
   int32_t alloc_block();
   void release_block(int32_t b);
+  void ensure_storage(int64_t n_new);  // storage for n_new more blocks, or throws
+  float* block_data(int32_t b) const;
+  float* row(int seq, int layer, int pos, size_t offset);
+  void check_block(int32_t b) const;
+  void check_layer(int layer) const;
   Sequence& seq_ref(int seq);
   const Sequence& seq_ref(int seq) const;
 
   KvCacheConfig cfg_;
+  size_t row_floats_ = 0;              // kv_dim
+  size_t half_floats_ = 0;             // K (or V) part of one block
   size_t block_floats_ = 0;            // K and V of one block
-  std::vector<float> storage_;         // grown lazily, up to max_blocks blocks
-  std::vector<int32_t> refcount_;
-  std::vector<int32_t> free_list_;
+  std::vector<std::unique_ptr<float[]>> chunks_;  // never moved once allocated
+  std::vector<int32_t> refcount_;      // [block], for blocks carved so far
+  std::vector<int32_t> free_list_;     // carved blocks with refcount 0
   int64_t n_allocated_ = 0;            // blocks ever carved from storage
+  int64_t n_storage_ = 0;              // blocks the chunks can hold
   std::vector<Sequence> seqs_;
+  int n_live_ = 0;
 };
 
 }  // namespace first
