@@ -4,6 +4,6 @@ let addon;
 try {
   addon = require(path.join(__dirname, "build", "Release", "first_native.node"));
 } catch (err) {
-  throw new Error(`@first/native: the addon is not built (${err.message}). Run "pnpm build".`);
+  throw new Error(`@first/native: cannot load the addon (${err.message}). Build it with "pnpm build".`);
 }
 module.exports = addon;

@@ -1,6 +1,331 @@
+// The thin Node-API surface over the engine. Each method converts arguments,
+// calls one engine function and converts the result; every C++ exception
+// becomes a JS Error (with `code` for the ones callers branch on).
 #include <napi.h>
+
+#include <memory>
+#include <string>
+
+#include "first/engine.h"
+#include "first/error.h"
+#include "first/gguf.h"
+#include "first/model.h"
+#include "first/quant.h"
+
+namespace {
+
+using first::Engine;
+using first::Model;
+
+template <typename F>
+auto guard(const Napi::Env& env, F&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const first::KvCapacityError& e) {
+    Napi::Error err = Napi::Error::New(env, e.what());
+    err.Set("code", Napi::String::New(env, "KV_CAPACITY"));
+    throw err;
+  } catch (const std::bad_alloc&) {
+    throw Napi::Error::New(env, "out of memory");
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+}
+
+int32_t int_arg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (info.Length() <= i || !info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a number");
+  return info[i].As<Napi::Number>().Int32Value();
+}
+
+std::vector<int> int_list(const Napi::Env& env, const Napi::Value& v, const char* what) {
+  std::vector<int> out;
+  if (v.IsTypedArray()) {
+    auto ta = v.As<Napi::TypedArray>();
+    if (ta.TypedArrayType() != napi_int32_array) throw Napi::TypeError::New(env, std::string(what) + " must be an Int32Array");
+    auto a = v.As<Napi::Int32Array>();
+    out.assign(a.Data(), a.Data() + a.ElementLength());
+  } else if (v.IsArray()) {
+    auto a = v.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); ++i) {
+      Napi::Value e = a.Get(i);
+      if (!e.IsNumber()) throw Napi::TypeError::New(env, std::string(what) + " must hold numbers");
+      out.push_back(e.As<Napi::Number>().Int32Value());
+    }
+  } else {
+    throw Napi::TypeError::New(env, std::string(what) + " must be an array of integers");
+  }
+  return out;
+}
+
+Napi::Value gguf_value(const Napi::Env& env, const first::GgufValue& v) {
+  using T = first::GgufValueType;
+  switch (v.type) {
+    case T::STRING: return Napi::String::New(env, v.as_string());
+    case T::BOOL: return Napi::Boolean::New(env, v.as_bool());
+    case T::FLOAT32:
+    case T::FLOAT64: return Napi::Number::New(env, v.as_float());
+    case T::ARRAY: {
+      const auto& arr = v.as_array();
+      Napi::Array out = Napi::Array::New(env, arr.size());
+      for (size_t i = 0; i < arr.size(); ++i) out.Set(static_cast<uint32_t>(i), gguf_value(env, arr[i]));
+      return out;
+    }
+    case T::UINT64:
+    case T::INT64: {
+      double d = v.as_float();
+      if (d > 9007199254740991.0 || d < -9007199254740991.0) {
+        if (v.type == T::UINT64) return Napi::BigInt::New(env, static_cast<uint64_t>(std::get<uint64_t>(v.v)));
+        return Napi::BigInt::New(env, v.as_int());
+      }
+      return Napi::Number::New(env, d);
+    }
+    default: return Napi::Number::New(env, static_cast<double>(v.as_int()));
+  }
+}
+
+Napi::Value ReadGguf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "readGguf(path): path must be a string");
+  return guard(env, [&]() -> Napi::Value {
+    auto f = first::GgufFile::open(info[0].As<Napi::String>().Utf8Value());
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("version", f->version());
+    out.Set("alignment", static_cast<double>(f->alignment()));
+    out.Set("fileSize", static_cast<double>(f->file_size()));
+    Napi::Object meta = Napi::Object::New(env);
+    for (const auto& kv : f->metadata()) meta.Set(kv.first, gguf_value(env, kv.second));
+    out.Set("metadata", meta);
+    Napi::Array tensors = Napi::Array::New(env, f->tensors().size());
+    uint32_t i = 0;
+    for (const auto& t : f->tensors()) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("name", t.name);
+      const first::TypeInfo* ti = first::type_info(static_cast<uint32_t>(t.type));
+      o.Set("type", ti ? ti->name : "?");
+      Napi::Array shape = Napi::Array::New(env, t.shape.size());
+      for (uint32_t j = 0; j < t.shape.size(); ++j) shape.Set(j, static_cast<double>(t.shape[j]));
+      o.Set("shape", shape);
+      o.Set("offset", static_cast<double>(t.offset));
+      o.Set("nBytes", static_cast<double>(t.n_bytes));
+      tensors.Set(i++, o);
+    }
+    out.Set("tensors", tensors);
+    return out;
+  });
+}
+
+class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Model", {InstanceMethod("config", &ModelWrap::Config)});
+  }
+  ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "new Model(path): path must be a string");
+    model = guard(env, [&] { return std::shared_ptr<Model>(Model::load(info[0].As<Napi::String>().Utf8Value())); });
+  }
+  std::shared_ptr<Model> model;
+
+ private:
+  Napi::Value Config(const Napi::CallbackInfo& info) {
+    const auto& c = model->config();
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("architecture", c.architecture);
+    o.Set("nLayers", c.n_layers);
+    o.Set("dModel", c.d_model);
+    o.Set("nHeads", c.n_heads);
+    o.Set("nKvHeads", c.n_kv_heads);
+    o.Set("headDim", c.head_dim);
+    o.Set("ffnDim", c.ffn_dim);
+    o.Set("vocabSize", c.vocab_size);
+    o.Set("contextLength", c.context_length);
+    o.Set("ropeBase", c.rope_base);
+    o.Set("rmsEps", c.rms_eps);
+    o.Set("tiedOutput", c.tied_output);
+    o.Set("weightBytes", static_cast<double>(model->weight_bytes()));
+    o.Set("kernels", first::kernel_isa());
+    return o;
+  }
+};
+
+class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Engine",
+                       {
+                           InstanceMethod("createSequence", &EngineWrap::CreateSequence),
+                           InstanceMethod("freeSequence", &EngineWrap::FreeSequence),
+                           InstanceMethod("forkSequence", &EngineWrap::ForkSequence),
+                           InstanceMethod("sequenceLength", &EngineWrap::SequenceLength),
+                           InstanceMethod("truncateSequence", &EngineWrap::TruncateSequence),
+                           InstanceMethod("beginBatch", &EngineWrap::BeginBatch),
+                           InstanceMethod("runLayer", &EngineWrap::RunLayer),
+                           InstanceMethod("meanHidden", &EngineWrap::MeanHidden),
+                           InstanceMethod("hiddenRows", &EngineWrap::HiddenRows),
+                           InstanceMethod("logits", &EngineWrap::Logits),
+                           InstanceMethod("commitBatch", &EngineWrap::CommitBatch),
+                           InstanceMethod("kvStats", &EngineWrap::KvStats),
+                           InstanceMethod("info", &EngineWrap::Info),
+                       });
+  }
+
+  // new Engine(model, { threads, blockTokens, kvBlocks, maxSequences, contextLength })
+  EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EngineWrap>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsObject() || !info[0].As<Napi::Object>().InstanceOf(env.GetInstanceData<Napi::FunctionReference>()->Value()))
+      throw Napi::TypeError::New(env, "new Engine(model, options): model must be a Model");
+    model_ = ModelWrap::Unwrap(info[0].As<Napi::Object>())->model;
+    first::EngineOptions o;
+    if (info.Length() > 1 && info[1].IsObject()) {
+      Napi::Object opts = info[1].As<Napi::Object>();
+      auto num = [&](const char* k, auto& field) {
+        Napi::Value v = opts.Get(k);
+        if (v.IsUndefined()) return;
+        if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string("engine option ") + k + " must be a number");
+        field = static_cast<std::remove_reference_t<decltype(field)>>(v.As<Napi::Number>().Int64Value());
+      };
+      num("threads", o.threads);
+      num("blockTokens", o.block_tokens);
+      num("kvBlocks", o.kv_blocks);
+      num("maxSequences", o.max_sequences);
+      num("contextLength", o.context_length);
+    }
+    engine_ = guard(env, [&] { return std::make_unique<Engine>(*model_, o); });
+  }
+
+ private:
+  Napi::Value CreateSequence(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), guard(info.Env(), [&] { return engine_->create_sequence(); }));
+  }
+  Napi::Value FreeSequence(const Napi::CallbackInfo& info) {
+    int s = int_arg(info, 0, "sequence");
+    guard(info.Env(), [&] { engine_->free_sequence(s); });
+    return info.Env().Undefined();
+  }
+  Napi::Value ForkSequence(const Napi::CallbackInfo& info) {
+    int s = int_arg(info, 0, "sequence");
+    return Napi::Number::New(info.Env(), guard(info.Env(), [&] { return engine_->fork_sequence(s); }));
+  }
+  Napi::Value SequenceLength(const Napi::CallbackInfo& info) {
+    int s = int_arg(info, 0, "sequence");
+    return Napi::Number::New(info.Env(), guard(info.Env(), [&] { return engine_->sequence_length(s); }));
+  }
+  Napi::Value TruncateSequence(const Napi::CallbackInfo& info) {
+    int s = int_arg(info, 0, "sequence"), n = int_arg(info, 1, "length");
+    guard(info.Env(), [&] { engine_->truncate_sequence(s, n); });
+    return info.Env().Undefined();
+  }
+  // beginBatch([{ seq, tokens: Int32Array }])
+  Napi::Value BeginBatch(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsArray()) throw Napi::TypeError::New(env, "beginBatch(entries): entries must be an array");
+    Napi::Array arr = info[0].As<Napi::Array>();
+    std::vector<first::BatchEntry> entries(arr.Length());
+    for (uint32_t i = 0; i < arr.Length(); ++i) {
+      Napi::Value ev = arr.Get(i);
+      if (!ev.IsObject()) throw Napi::TypeError::New(env, "batch entries must be objects { seq, tokens }");
+      Napi::Object e = ev.As<Napi::Object>();
+      if (!e.Get("seq").IsNumber()) throw Napi::TypeError::New(env, "batch entry seq must be a number");
+      entries[i].seq = e.Get("seq").As<Napi::Number>().Int32Value();
+      auto toks = int_list(env, e.Get("tokens"), "batch entry tokens");
+      entries[i].tokens.assign(toks.begin(), toks.end());
+    }
+    guard(env, [&] { engine_->begin_batch(entries); });
+    return env.Undefined();
+  }
+  // runLayer(layer, entries: Int32Array | number[])
+  Napi::Value RunLayer(const Napi::CallbackInfo& info) {
+    int layer = int_arg(info, 0, "layer");
+    if (info.Length() < 2) throw Napi::TypeError::New(info.Env(), "runLayer(layer, entries)");
+    auto which = int_list(info.Env(), info[1], "entries");
+    guard(info.Env(), [&] { engine_->run_layer(layer, which); });
+    return info.Env().Undefined();
+  }
+  // meanHidden(entry, out?: Float32Array) -> Float32Array(dModel)
+  Napi::Value MeanHidden(const Napi::CallbackInfo& info) {
+    int e = int_arg(info, 0, "entry");
+    Napi::Float32Array out = float_out(info, 1, engine_->config().d_model);
+    guard(info.Env(), [&] { engine_->mean_hidden(e, out.Data()); });
+    return out;
+  }
+  Napi::Value HiddenRows(const Napi::CallbackInfo& info) {
+    int e = int_arg(info, 0, "entry");
+    size_t n = guard(info.Env(), [&] { return static_cast<size_t>(engine_->batch_tokens(e)); });
+    Napi::Float32Array out = Napi::Float32Array::New(info.Env(), n * engine_->config().d_model);
+    guard(info.Env(), [&] { engine_->hidden_rows(e, out.Data()); });
+    return out;
+  }
+  // logits(lastOnly = true, out?: Float32Array) -> Float32Array(rows * vocab)
+  Napi::Value Logits(const Napi::CallbackInfo& info) {
+    bool last_only = info.Length() < 1 || info[0].IsUndefined() || info[0].ToBoolean().Value();
+    size_t rows = static_cast<size_t>(engine_->logits_rows(last_only));
+    Napi::Float32Array out = float_out(info, 1, rows * engine_->config().vocab_size);
+    guard(info.Env(), [&] { engine_->logits(out.Data(), last_only); });
+    return out;
+  }
+  Napi::Value CommitBatch(const Napi::CallbackInfo& info) {
+    engine_->commit_batch();
+    return info.Env().Undefined();
+  }
+  // kvStats(seq?) -> { usedBlocks, freeBlocks, blockBytes, blockTokens, sequenceBlocks?, layerBlocks? }
+  Napi::Value KvStats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guard(env, [&]() -> Napi::Value {
+      const first::KvCache& kv = engine_->kv();
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("usedBlocks", static_cast<double>(kv.used_blocks()));
+      o.Set("freeBlocks", static_cast<double>(kv.free_blocks()));
+      o.Set("blockBytes", static_cast<double>(kv.block_bytes()));
+      o.Set("blockTokens", kv.config().block_tokens);
+      if (info.Length() > 0 && info[0].IsNumber()) {
+        int s = info[0].As<Napi::Number>().Int32Value();
+        o.Set("sequenceBlocks", static_cast<double>(kv.sequence_blocks(s)));
+        Napi::Array per = Napi::Array::New(env, kv.config().n_layers);
+        for (int l = 0; l < kv.config().n_layers; ++l)
+          per.Set(static_cast<uint32_t>(l), static_cast<double>(kv.sequence_layer_blocks(s, l)));
+        o.Set("layerBlocks", per);
+      }
+      return o;
+    });
+  }
+  Napi::Value Info(const Napi::CallbackInfo& info) {
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("threads", engine_->threads());
+    o.Set("contextLength", engine_->context_length());
+    o.Set("kernels", first::kernel_isa());
+    o.Set("maxBlocks", static_cast<double>(engine_->kv().config().max_blocks));
+    return o;
+  }
+
+  Napi::Float32Array float_out(const Napi::CallbackInfo& info, size_t i, size_t n) {
+    if (info.Length() > i && !info[i].IsUndefined()) {
+      if (!info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+        throw Napi::TypeError::New(info.Env(), "output buffer must be a Float32Array");
+      auto out = info[i].As<Napi::Float32Array>();
+      if (out.ElementLength() < n)
+        throw Napi::RangeError::New(info.Env(), "output buffer too small: need " + std::to_string(n) + " floats");
+      return out;
+    }
+    return Napi::Float32Array::New(info.Env(), n);
+  }
+
+  std::shared_ptr<Model> model_;  // keeps the weights mapped while the engine lives
+  std::unique_ptr<Engine> engine_;
+};
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("version", Napi::String::New(env, "0.1.0"));
+  Napi::Function model = ModelWrap::Define(env);
+  // Per-environment (each worker thread loads its own copy of the addon).
+  env.SetInstanceData(new Napi::FunctionReference(Napi::Persistent(model)));
+  exports.Set("Model", model);
+  exports.Set("Engine", EngineWrap::Define(env));
+  exports.Set("readGguf", Napi::Function::New(env, ReadGguf));
+  exports.Set("kernels", Napi::String::New(env, first::kernel_isa()));
   return exports;
 }
+
+}  // namespace
+
 NODE_API_MODULE(first_native, Init)

@@ -1,0 +1,68 @@
+// A pretrained decoder loaded from GGUF: hyper-parameters and weight views
+// into the file mapping (weights are never copied or dequantized).
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+#include "first/gguf.h"
+#include "first/matmul.h"
+
+namespace first {
+
+// Field names follow the GGUF keys they come from (llama.* for the llama family).
+struct ModelConfig {
+  std::string architecture;   // general.architecture
+  int n_layers = 0;           // block_count
+  int d_model = 0;            // embedding_length
+  int n_heads = 0;            // attention.head_count
+  int n_kv_heads = 0;         // attention.head_count_kv
+  int head_dim = 0;           // embedding_length / head_count (or key_length)
+  int ffn_dim = 0;            // feed_forward_length
+  int vocab_size = 0;
+  int context_length = 0;
+  float rms_eps = 1e-5f;      // attention.layer_norm_rms_epsilon
+  float rope_base = 10000.f;  // rope.freq_base
+  int rope_dim = 0;           // rope.dimension_count
+  float rope_scale = 1.f;     // rope.scaling.factor when scaling.type == linear
+  bool tied_output = false;   // output head shares token_embd
+  int kv_dim() const { return n_kv_heads * head_dim; }
+  int q_dim() const { return n_heads * head_dim; }
+};
+
+struct LayerWeights {
+  std::vector<float> attn_norm;  // d_model
+  WeightView wq, wk, wv, wo;
+  std::vector<float> ffn_norm;   // d_model
+  WeightView w_gate, w_up, w_down;
+};
+
+class Model {
+ public:
+  // Opens and validates a GGUF model; throws first::Error explaining what is
+  // wrong (unsupported architecture, missing tensor, shape mismatch...).
+  static std::unique_ptr<Model> load(const std::string& path);
+
+  const ModelConfig& config() const { return cfg_; }
+  const GgufFile& gguf() const { return *file_; }
+  const LayerWeights& layer(int l) const { return layers_[l]; }
+  const WeightView& token_embd() const { return token_embd_; }
+  const WeightView& output() const { return output_; }
+  const std::vector<float>& output_norm() const { return output_norm_; }
+  const std::vector<float>& rope_freq_factors() const { return rope_freqs_; }  // empty if none
+  size_t weight_bytes() const;
+
+  // Copies the embedding rows of `tokens` into out (n x d_model); throws on an
+  // id outside the vocabulary.
+  void embed(const int32_t* tokens, int n, float* out) const;
+
+ private:
+  Model() = default;
+  std::unique_ptr<GgufFile> file_;
+  ModelConfig cfg_;
+  std::vector<LayerWeights> layers_;
+  WeightView token_embd_, output_;
+  std::vector<float> output_norm_;
+  std::vector<float> rope_freqs_;
+};
+
+}  // namespace first

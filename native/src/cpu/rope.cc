@@ -1,0 +1,38 @@
+#include <cmath>
+
+#include "first/ops.h"
+
+namespace first {
+
+Rope::Rope(int head_dim_, int rope_dim_, float base, float pos_scale, const std::vector<float>& freq_factors)
+    : head_dim(head_dim_), rope_dim(rope_dim_), inv_freq(rope_dim_ / 2) {
+  for (int i = 0; i < rope_dim / 2; ++i) {
+    double f = std::pow(static_cast<double>(base), -2.0 * i / rope_dim) * pos_scale;
+    if (!freq_factors.empty()) f /= freq_factors[i];
+    inv_freq[i] = f;
+  }
+}
+
+void Rope::apply_to(const float* x, float* out, int n_heads, int pos) const {
+  const int half = rope_dim / 2;
+  float cs[256], sn[256];  // rope_dim/2 <= head_dim/2; head_dim is checked <= 512 at load
+  for (int i = 0; i < half; ++i) {
+    double theta = pos * inv_freq[i];
+    cs[i] = static_cast<float>(std::cos(theta));
+    sn[i] = static_cast<float>(std::sin(theta));
+  }
+  for (int h = 0; h < n_heads; ++h) {
+    const float* xh = x + h * head_dim;
+    float* oh = out + h * head_dim;
+    for (int i = 0; i < half; ++i) {
+      float a = xh[2 * i], b = xh[2 * i + 1];
+      oh[2 * i] = a * cs[i] - b * sn[i];
+      oh[2 * i + 1] = a * sn[i] + b * cs[i];
+    }
+    for (int i = rope_dim; i < head_dim; ++i) oh[i] = xh[i];
+  }
+}
+
+void Rope::apply(float* x, int n_heads, int pos) const { apply_to(x, x, n_heads, pos); }
+
+}  // namespace first

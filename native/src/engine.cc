@@ -1,0 +1,258 @@
+#include "first/engine.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "first/error.h"
+
+namespace first {
+
+namespace {
+KvCacheConfig kv_config(const ModelConfig& c, const EngineOptions& o, int ctx) {
+  if (o.block_tokens <= 0 || o.block_tokens > 4096) throw Error("block_tokens must be in 1..4096");
+  KvCacheConfig k;
+  k.n_layers = c.n_layers;
+  k.kv_dim = c.kv_dim();
+  k.block_tokens = o.block_tokens;
+  int64_t per_seq = static_cast<int64_t>((ctx + o.block_tokens - 1) / o.block_tokens) * c.n_layers;
+  k.max_blocks = o.kv_blocks > 0 ? o.kv_blocks : per_seq * std::max(1, o.max_sequences);
+  return k;
+}
+
+int pick_context(const ModelConfig& c, const EngineOptions& o) {
+  if (o.context_length < 0) throw Error("context_length must not be negative");
+  return o.context_length > 0 ? std::min(o.context_length, c.context_length) : c.context_length;
+}
+
+template <typename T>
+void grow(std::vector<T>& v, size_t n) {
+  if (v.size() < n) v.resize(n);
+}
+}  // namespace
+
+Engine::Engine(const Model& model, const EngineOptions& opts)
+    : model_(model),
+      pool_(opts.threads),
+      kv_(kv_config(model.config(), opts, pick_context(model.config(), opts))),
+      rope_(model.config().head_dim, model.config().rope_dim, model.config().rope_base, model.config().rope_scale,
+            model.rope_freq_factors()),
+      ctx_len_(pick_context(model.config(), opts)) {}
+
+void Engine::check_seq(int seq) const {
+  if (seq < 0 || seq >= static_cast<int>(seq_len_.size()) || seq_len_[seq] < 0)
+    throw Error("unknown sequence " + std::to_string(seq));
+}
+
+int Engine::create_sequence() {
+  int id = kv_.create_sequence();
+  if (id >= static_cast<int>(seq_len_.size())) seq_len_.resize(id + 1, -1);
+  seq_len_[id] = 0;
+  return id;
+}
+
+void Engine::free_sequence(int seq) {
+  check_seq(seq);
+  kv_.free_sequence(seq);
+  seq_len_[seq] = -1;
+}
+
+int Engine::fork_sequence(int seq) {
+  check_seq(seq);
+  int id = kv_.fork_sequence(seq);
+  if (id >= static_cast<int>(seq_len_.size())) seq_len_.resize(id + 1, -1);
+  seq_len_[id] = seq_len_[seq];
+  return id;
+}
+
+int Engine::sequence_length(int seq) const {
+  check_seq(seq);
+  return seq_len_[seq];
+}
+
+void Engine::truncate_sequence(int seq, int n) {
+  check_seq(seq);
+  if (n < 0 || n > seq_len_[seq]) throw Error("truncate: length out of range");
+  kv_.truncate(seq, n);
+  seq_len_[seq] = n;
+}
+
+int Engine::batch_tokens(int entry) const {
+  if (entry < 0 || entry >= batch_size()) throw Error("batch entry out of range");
+  return entries_[entry].n;
+}
+
+void Engine::begin_batch(const std::vector<BatchEntry>& in) {
+  entries_.clear();
+  n_rows_ = 0;
+  std::vector<Entry> entries;
+  int64_t rows = 0;
+  for (const auto& e : in) {
+    check_seq(e.seq);
+    for (const auto& o : entries)
+      if (o.seq == e.seq) throw Error("sequence " + std::to_string(e.seq) + " appears twice in one batch");
+    if (e.tokens.empty()) throw Error("batch entry for sequence " + std::to_string(e.seq) + " has no tokens");
+    const int pos0 = seq_len_[e.seq];
+    if (static_cast<int64_t>(pos0) + static_cast<int64_t>(e.tokens.size()) > ctx_len_)
+      throw Error("context length exceeded: sequence " + std::to_string(e.seq) + " would hold " +
+                  std::to_string(pos0 + e.tokens.size()) + " tokens, the context holds " + std::to_string(ctx_len_));
+    entries.push_back({e.seq, pos0, static_cast<int>(e.tokens.size()), rows});
+    rows += static_cast<int64_t>(e.tokens.size());
+  }
+  const int d = config().d_model;
+  grow(hidden_, static_cast<size_t>(rows) * d);
+  for (size_t i = 0; i < in.size(); ++i)
+    model_.embed(in[i].tokens.data(), entries[i].n, hidden_.data() + entries[i].row0 * d);
+  // A step that was abandoned (an error mid-way) may have written positions
+  // past the committed length: drop them so the cache matches the sequence.
+  for (const auto& e : entries) kv_.truncate(e.seq, e.pos0);
+  entries_ = std::move(entries);
+  n_rows_ = rows;
+}
+
+void Engine::run_layer(int layer, const std::vector<int>& which) {
+  if (layer < 0 || layer >= config().n_layers) throw Error("layer " + std::to_string(layer) + " out of range");
+  if (which.empty()) return;
+  std::vector<char> seen(entries_.size(), 0);
+  for (int e : which) {
+    if (e < 0 || e >= batch_size()) throw Error("batch entry " + std::to_string(e) + " out of range");
+    if (seen[e]) throw Error("batch entry " + std::to_string(e) + " listed twice");
+    seen[e] = 1;
+    const Entry& en = entries_[e];
+    if (kv_.layer_tokens(en.seq, layer) != en.pos0)
+      throw Error("sequence " + std::to_string(en.seq) + " skipped layer " + std::to_string(layer) +
+                  " earlier and cannot run it now (its KV cache for that layer is incomplete)");
+  }
+  // Reserve every entry's blocks first: a capacity error then leaves this
+  // layer untouched for all entries.
+  std::vector<int> done;
+  try {
+    for (int e : which) {
+      const Entry& en = entries_[e];
+      kv_.reserve(en.seq, layer, en.pos0 + en.n, en.pos0);
+      done.push_back(e);
+    }
+  } catch (...) {
+    for (int e : done) kv_.truncate(entries_[e].seq, entries_[e].pos0);
+    throw;
+  }
+
+  const int d = config().d_model;
+  // Fast path: all entries in batch order are contiguous rows of hidden_.
+  bool contiguous = which.size() == entries_.size();
+  for (size_t i = 0; contiguous && i < which.size(); ++i) contiguous = which[i] == static_cast<int>(i);
+  if (contiguous) {
+    layer_forward(layer, hidden_.data(), n_rows_, which);
+    return;
+  }
+  int64_t rows = 0;
+  for (int e : which) rows += entries_[e].n;
+  grow(rows_, static_cast<size_t>(rows) * d);
+  int64_t r = 0;
+  for (int e : which) {
+    const Entry& en = entries_[e];
+    std::memcpy(rows_.data() + r * d, hidden_.data() + en.row0 * d, sizeof(float) * en.n * d);
+    r += en.n;
+  }
+  layer_forward(layer, rows_.data(), rows, which);
+  r = 0;
+  for (int e : which) {
+    const Entry& en = entries_[e];
+    std::memcpy(hidden_.data() + en.row0 * d, rows_.data() + r * d, sizeof(float) * en.n * d);
+    r += en.n;
+  }
+}
+
+// One llama decoder layer on n rows (x updated in place):
+//   x += Wo · attn(rope(Wq·norm(x)), cache)   then   x += Wdown · (silu(Wgate·norm(x)) * Wup·norm(x))
+void Engine::layer_forward(int layer, float* x, int64_t n, const std::vector<int>& which) {
+  const ModelConfig& c = config();
+  const LayerWeights& L = model_.layer(layer);
+  const int d = c.d_model, qd = c.q_dim(), kvd = c.kv_dim(), ff = c.ffn_dim;
+  grow(xn_, static_cast<size_t>(n) * d);
+  grow(q_, static_cast<size_t>(n) * qd);
+  grow(k_, static_cast<size_t>(n) * kvd);
+  grow(v_, static_cast<size_t>(n) * kvd);
+  grow(att_, static_cast<size_t>(n) * qd);
+  grow(gate_, static_cast<size_t>(n) * ff);
+  grow(up_, static_cast<size_t>(n) * ff);
+
+  rmsnorm(x, L.attn_norm.data(), xn_.data(), n, d, c.rms_eps);
+  matmul_multi({&L.wq, &L.wk, &L.wv}, xn_.data(), n, d, {q_.data(), k_.data(), v_.data()}, {qd, kvd, kvd}, pool_, mm_);
+
+  // RoPE on queries in place; keys are rotated while being written into the
+  // cache, values copied straight in.
+  AttentionBatch ab;
+  ab.q = q_.data();
+  ab.ldq = qd;
+  ab.out = att_.data();
+  ab.ldo = qd;
+  ab.seq.reserve(n);
+  ab.n_ctx.reserve(n);
+  int64_t r = 0;
+  for (int e : which) {
+    const Entry& en = entries_[e];
+    for (int i = 0; i < en.n; ++i, ++r) {
+      const int pos = en.pos0 + i;
+      rope_.apply(q_.data() + r * qd, c.n_heads, pos);
+      rope_.apply_to(k_.data() + r * kvd, kv_.k_row(en.seq, layer, pos), c.n_kv_heads, pos);
+      std::memcpy(kv_.v_row(en.seq, layer, pos), v_.data() + r * kvd, sizeof(float) * kvd);
+      ab.seq.push_back(en.seq);
+      ab.n_ctx.push_back(pos + 1);
+    }
+  }
+  attention(kv_, layer, ab, c.n_heads, c.n_kv_heads, c.head_dim, pool_);
+  matmul(L.wo, att_.data(), n, qd, x, d, /*accumulate=*/true, pool_, mm_);
+
+  rmsnorm(x, L.ffn_norm.data(), xn_.data(), n, d, c.rms_eps);
+  matmul_multi({&L.w_gate, &L.w_up}, xn_.data(), n, d, {gate_.data(), up_.data()}, {ff, ff}, pool_, mm_);
+  silu_mul(gate_.data(), up_.data(), gate_.data(), n * ff);
+  matmul(L.w_down, gate_.data(), n, ff, x, d, /*accumulate=*/true, pool_, mm_);
+}
+
+void Engine::mean_hidden(int entry, float* out) const {
+  if (entry < 0 || entry >= batch_size()) throw Error("batch entry out of range");
+  const Entry& en = entries_[entry];
+  const int d = config().d_model;
+  std::vector<double> acc(d, 0.0);
+  for (int i = 0; i < en.n; ++i) {
+    const float* row = hidden_.data() + (en.row0 + i) * d;
+    for (int j = 0; j < d; ++j) acc[j] += row[j];
+  }
+  for (int j = 0; j < d; ++j) out[j] = static_cast<float>(acc[j] / en.n);
+}
+
+void Engine::hidden_rows(int entry, float* out) const {
+  if (entry < 0 || entry >= batch_size()) throw Error("batch entry out of range");
+  const Entry& en = entries_[entry];
+  const int d = config().d_model;
+  std::memcpy(out, hidden_.data() + en.row0 * d, sizeof(float) * en.n * d);
+}
+
+int Engine::logits_rows(bool last_only) const { return last_only ? batch_size() : static_cast<int>(n_rows_); }
+
+void Engine::logits(float* out, bool last_only) {
+  const int d = config().d_model;
+  const int64_t rows = logits_rows(last_only);
+  if (rows == 0) return;
+  grow(xn_, static_cast<size_t>(rows) * d);
+  if (last_only) {
+    for (int e = 0; e < batch_size(); ++e) {
+      const Entry& en = entries_[e];
+      std::memcpy(xn_.data() + static_cast<int64_t>(e) * d, hidden_.data() + (en.row0 + en.n - 1) * d,
+                  sizeof(float) * d);
+    }
+    rmsnorm(xn_.data(), model_.output_norm().data(), xn_.data(), rows, d, config().rms_eps);
+  } else {
+    rmsnorm(hidden_.data(), model_.output_norm().data(), xn_.data(), rows, d, config().rms_eps);
+  }
+  matmul(model_.output(), xn_.data(), rows, d, out, config().vocab_size, /*accumulate=*/false, pool_, mm_);
+}
+
+void Engine::commit_batch() {
+  for (const auto& e : entries_) seq_len_[e.seq] = e.pos0 + e.n;
+  entries_.clear();
+  n_rows_ = 0;
+}
+
+}  // namespace first

@@ -1,0 +1,132 @@
+// Element-wise ops and attention against plain double-precision references.
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "first/kv_cache.h"
+#include "first/ops.h"
+#include "first/threadpool.h"
+#include "first/vec.h"
+#include "harness.h"
+
+using namespace first;
+
+namespace {
+std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+}  // namespace
+
+TEST(vec_primitives_match_scalar) {
+  for (int n : {1, 7, 8, 15, 16, 17, 64, 100, 577}) {
+    auto a = randn(n, 1 + n), b = randn(n, 2 + n);
+    double ref = 0, ss = 0;
+    for (int i = 0; i < n; ++i) ref += double(a[i]) * b[i], ss += double(a[i]) * a[i];
+    CHECK_NEAR(vec_dot_f32(a.data(), b.data(), n), ref, 1e-4 * (1 + std::fabs(ref)) + 1e-4) << "n=" << n;
+    CHECK_NEAR(vec_sumsq_f32(a.data(), n), ss, 1e-4 * ss + 1e-5) << "n=" << n;
+    auto y = b;
+    vec_axpy_f32(0.5f, a.data(), y.data(), n);
+    for (int i = 0; i < n; ++i) CHECK_NEAR(y[i], b[i] + 0.5 * a[i], 1e-5);
+  }
+}
+
+TEST(rmsnorm_matches_reference) {
+  const int rows = 3, d = 67;
+  auto x = randn(rows * d, 3), w = randn(d, 4);
+  std::vector<float> y(rows * d);
+  rmsnorm(x.data(), w.data(), y.data(), rows, d, 1e-5f);
+  for (int r = 0; r < rows; ++r) {
+    double ss = 0;
+    for (int i = 0; i < d; ++i) ss += double(x[r * d + i]) * x[r * d + i];
+    double s = 1.0 / std::sqrt(ss / d + 1e-5);
+    for (int i = 0; i < d; ++i) CHECK_NEAR(y[r * d + i], x[r * d + i] * s * w[i], 1e-5);
+  }
+}
+
+TEST(rope_rotates_adjacent_pairs) {
+  const int head_dim = 16, rope_dim = 12, heads = 3, pos = 37;
+  const float base = 10000.f;
+  Rope rope(head_dim, rope_dim, base, 1.f, {});
+  auto x = randn(heads * head_dim, 5);
+  std::vector<float> y(x.size());
+  rope.apply_to(x.data(), y.data(), heads, pos);
+  for (int h = 0; h < heads; ++h) {
+    for (int i = 0; i < rope_dim / 2; ++i) {
+      double theta = pos * std::pow(double(base), -2.0 * i / rope_dim);
+      double a = x[h * head_dim + 2 * i], b = x[h * head_dim + 2 * i + 1];
+      CHECK_NEAR(y[h * head_dim + 2 * i], a * std::cos(theta) - b * std::sin(theta), 1e-5);
+      CHECK_NEAR(y[h * head_dim + 2 * i + 1], a * std::sin(theta) + b * std::cos(theta), 1e-5);
+    }
+    for (int i = rope_dim; i < head_dim; ++i) CHECK(y[h * head_dim + i] == x[h * head_dim + i]);
+  }
+  // Linear scaling divides the position; frequency factors divide the speed.
+  Rope scaled(head_dim, rope_dim, base, 0.5f, std::vector<float>(rope_dim / 2, 2.f));
+  std::vector<float> z(x.size());
+  scaled.apply_to(x.data(), z.data(), heads, pos * 4);
+  for (size_t i = 0; i < z.size(); ++i) CHECK_NEAR(z[i], y[i], 1e-4);
+}
+
+TEST(silu_mul_matches_formula) {
+  auto g = randn(33, 6, 3.f), u = randn(33, 7);
+  std::vector<float> o(33);
+  silu_mul(g.data(), u.data(), o.data(), 33);
+  for (int i = 0; i < 33; ++i) CHECK_NEAR(o[i], g[i] / (1 + std::exp(-double(g[i]))) * u[i], 1e-5);
+}
+
+TEST(attention_over_paged_blocks_matches_reference) {
+  // Two sequences with different lengths, GQA 6 heads over 2 KV heads,
+  // block size 4 so contexts span several blocks (and a partial one).
+  const int n_heads = 6, n_kv = 2, hd = 8, layer = 1;
+  KvCacheConfig cfg;
+  cfg.n_layers = 2;
+  cfg.kv_dim = n_kv * hd;
+  cfg.block_tokens = 4;
+  cfg.max_blocks = 64;
+  KvCache kv(cfg);
+  const int s0 = kv.create_sequence(), s1 = kv.create_sequence();
+  const int len0 = 11, len1 = 5;
+  for (auto [s, len] : {std::pair{s0, len0}, std::pair{s1, len1}}) {
+    kv.reserve(s, layer, len, 0);
+    for (int p = 0; p < len; ++p) {
+      auto k = randn(cfg.kv_dim, 100 + s * 50 + p), v = randn(cfg.kv_dim, 900 + s * 50 + p);
+      std::copy(k.begin(), k.end(), kv.k_row(s, layer, p));
+      std::copy(v.begin(), v.end(), kv.v_row(s, layer, p));
+    }
+  }
+  // Queries: the last 3 positions of s0 (causal: n_ctx 9, 10, 11) and 1 of s1.
+  const int n_tok = 4, qd = n_heads * hd;
+  auto q = randn(n_tok * qd, 42);
+  AttentionBatch b;
+  b.q = q.data();
+  b.ldq = qd;
+  b.seq = {s0, s0, s0, s1};
+  b.n_ctx = {9, 10, 11, 5};
+  std::vector<float> out(n_tok * qd), ref(n_tok * qd);
+  b.out = ref.data();
+  b.ldo = qd;
+  attention_reference(kv, layer, b, n_heads, n_kv, hd);
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    b.out = out.data();
+    attention(kv, layer, b, n_heads, n_kv, hd, pool);
+    for (int i = 0; i < n_tok * qd; ++i) CHECK_NEAR(out[i], ref[i], 1e-5) << "i=" << i << " threads=" << threads;
+  }
+}
+
+TEST(threadpool_covers_range_once) {
+  for (int threads : {1, 2, 4}) {
+    ThreadPool pool(threads);
+    for (int n : {0, 1, 5, 64, 1001}) {
+      std::vector<int> hits(n, 0);
+      for (int rep = 0; rep < 50; ++rep)
+        pool.parallel_for(n, [&](int64_t b, int64_t e) {
+          for (int64_t i = b; i < e; ++i) hits[i]++;
+        }, 4);
+      for (int i = 0; i < n; ++i) CHECK(hits[i] == 50) << "n=" << n << " i=" << i;
+    }
+  }
+}
