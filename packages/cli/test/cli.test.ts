@@ -1,8 +1,10 @@
 // The built `first` binary, run as a user runs it: exit codes and messages.
 // Needs `pnpm build` first (turbo runs it before the tests).
-import { spawnSync } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import fs from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -92,6 +94,35 @@ describe("first", () => {
     const copied = first(["pull", file, "--copy"]);
     expect(copied.code).toBe(0);
     expect(copied.stdout.trim()).toBe(path.join(home, "models", "local.gguf"));
+  });
+
+  it("downloads an hf: file from HF_ENDPOINT with progress on stderr", async () => {
+    const body = Buffer.alloc(200_000, 7);
+    const server = http.createServer((req, res) => {
+      if (req.url !== "/owner/repo/resolve/main/weights.gguf") return void res.writeHead(404).end();
+      res.writeHead(200, { "content-length": body.length }).end(body);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      // Asynchronous, so that this process keeps serving while the CLI downloads.
+      const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        execFile(
+          process.execPath,
+          [MAIN, "pull", "hf:owner/repo/weights.gguf", "--json"],
+          { env: { ...process.env, FIRST_HOME: home, HF_ENDPOINT: endpoint } },
+          (err, stdout, stderr) => resolve({ code: err ? Number(err.code) : 0, stdout, stderr }),
+        );
+      });
+      expect(r.code).toBe(0);
+      const out = JSON.parse(r.stdout);
+      expect(out.path).toBe(path.join(home, "models", "hf", "owner", "repo", "weights.gguf"));
+      expect(out.bytes).toBe(body.length);
+      expect(r.stderr).toContain("fetching from hf:owner/repo/weights.gguf");
+      expect(r.stderr).toMatch(/downloading\s+100%\s+200.0 kB\/200.0 kB/);
+    } finally {
+      server.close();
+    }
   });
 
   it("explains a missing model and exits non-zero", () => {
