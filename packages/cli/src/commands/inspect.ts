@@ -142,7 +142,7 @@ function formatReport(r: Report): string {
     const width = Math.max(...shown.map(([k]) => k.length));
     for (const [k, v] of shown) out.push(`  ${k.padEnd(width)}  ${v}`);
   };
-  const str = (v: number | undefined) => (v === undefined ? undefined : String(v));
+  const str = (v: number | undefined) => (v === undefined ? undefined : showNumber(v));
 
   out.push(`${r.path}`);
   rows([
@@ -171,7 +171,7 @@ function formatReport(r: Report): string {
   ]);
 
   out.push("", `Tensors: ${r.tensorCount}, ${formatBytes(r.tensorBytes)}`);
-  rows(r.tensorTypes.map((t) => [t.type, `${String(t.count).padStart(4)} tensors  ${formatBytes(t.bytes).padStart(9)}`]));
+  rows(r.tensorTypes.map((t) => [t.type, `${String(t.count).padStart(4)} tensor${t.count === 1 ? " " : "s"}  ${formatBytes(t.bytes).padStart(9)}`]));
 
   out.push("", "Metadata:");
   rows(Object.entries(r.metadata).map(([k, v]) => [k, showValue(v)]));
@@ -192,7 +192,13 @@ function showValue(v: unknown): string {
     const oneLine = JSON.stringify(v);
     return oneLine.length > MAX_STRING_SHOWN ? `${oneLine.slice(0, MAX_STRING_SHOWN)}… (${v.length} chars)` : oneLine;
   }
+  if (typeof v === "number") return showNumber(v);
   return JSON.stringify(v, jsonSafe) ?? String(v);
+}
+
+/** GGUF floats are float32: 7 significant digits show them without noise (1e-5, not 0.0000099999997). */
+function showNumber(v: number): string {
+  return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(7)));
 }
 
 function isLongArray(v: unknown): v is LongArray {
