@@ -258,6 +258,49 @@ describe("Tokenizer.fromTokenizerJson", () => {
     expect(tok.eosId).toBe(261);
   });
 
+  it("handles a SentencePiece-style json (Prepend/Replace normalizer, byte fallback)", () => {
+    const bytes = Array.from({ length: 256 }, (_, b) => `<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`);
+    const pieces = ["<unk>", "<s>", "</s>", ...bytes, "▁", "h", "i", "▁h", "▁hi"];
+    const spmJson = {
+      added_tokens: [
+        { id: 0, content: "<unk>", special: true },
+        { id: 1, content: "<s>", special: true },
+        { id: 2, content: "</s>", special: true },
+      ],
+      normalizer: {
+        type: "Sequence",
+        normalizers: [
+          { type: "Prepend", prepend: "▁" },
+          { type: "Replace", pattern: { String: " " }, content: "▁" },
+        ],
+      },
+      pre_tokenizer: null,
+      post_processor: {
+        type: "TemplateProcessing",
+        single: [{ SpecialToken: { id: "<s>", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }],
+        pair: [],
+        special_tokens: {},
+      },
+      decoder: { type: "Sequence", decoders: [{ type: "Replace", pattern: { String: "▁" }, content: " " }, { type: "ByteFallback" }] },
+      model: {
+        type: "BPE",
+        vocab: Object.fromEntries(pieces.map((p, i) => [p, i])),
+        merges: ["▁ h", "▁h i"],
+        byte_fallback: true,
+        unk_token: "<unk>",
+        ignore_merges: false,
+      },
+    };
+    const tok = Tokenizer.fromTokenizerJson(spmJson);
+    const id = (p: string) => pieces.indexOf(p);
+    expect(tok.pieceEncoding).toBe("sentencepiece");
+    expect(tok.encode("hi hi")).toEqual([1, id("▁hi"), id("▁hi")]);
+    expect(tok.encode("hé", { addSpecial: false })).toEqual([id("▁h"), id("<0xC3>"), id("<0xA9>")]);
+    for (const text of ["hi hi", "hé", " spaced  out "]) {
+      expect(tok.decode(tok.encode(text), { skipSpecial: true })).toBe(text);
+    }
+  });
+
   it("rejects a json without a model", () => {
     expect(() => Tokenizer.fromTokenizerJson({})).toThrow(ModelLoadError);
   });

@@ -220,7 +220,9 @@ describe("tokenizer vs llama.cpp", () => {
     expect(streamed).toBe(sample);
   });
 
-  // The other vocabulary kinds, checked on vocabulary-only GGUF files that llama.cpp can load.
+  // The other vocabulary kinds, checked on vocabulary-only GGUF files that llama.cpp can load. (While
+  // estimating memory, node-llama-cpp first tries these files as full models and logs "missing tensor";
+  // the vocabulary-only load that follows succeeds.)
   const llamaArchKeys: [string, GgufWriteValue][] = [
     ["general.architecture", "llama"],
     ["general.name", "vocabulary only"],
