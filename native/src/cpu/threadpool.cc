@@ -37,7 +37,10 @@ void ThreadPool::worker(int index) {
     int spins = 0;
     while (generation_.load(std::memory_order_acquire) == seen) {
       cpu_relax();
-      if (++spins % 1024 == 0 && std::chrono::steady_clock::now() > spin_until) {
+      // Yield now and then: when the machine is oversubscribed, the thread
+      // we wait for may need this core.
+      if (++spins % 256 == 0) std::this_thread::yield();
+      if (spins % 1024 == 0 && std::chrono::steady_clock::now() > spin_until) {
         std::unique_lock<std::mutex> lock(mu_);
         sleepers_.fetch_add(1);
         cv_.wait(lock, [&] { return generation_.load() != seen; });
@@ -66,7 +69,10 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
   }
   if (sleepers_.load() > 0) cv_.notify_all();
   fn(0, n_threads_);
-  while (pending_.load(std::memory_order_acquire) != 0) cpu_relax();
+  for (int spins = 1; pending_.load(std::memory_order_acquire) != 0; ++spins) {
+    cpu_relax();
+    if (spins % 256 == 0) std::this_thread::yield();
+  }
 }
 
 void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn, int64_t grain) {

@@ -1,0 +1,66 @@
+// `first run`: complete one prompt and print the text (or one JSON object).
+import { readFileSync } from "node:fs";
+import { defineCommand } from "../command.js";
+import { UsageError } from "../args.js";
+import { generateOptions, modelFlags, openModel, samplingFlags } from "./generation-flags.js";
+
+export const runCommand = defineCommand({
+  name: "run",
+  summary: "Generate a completion for one prompt",
+  description: [
+    "Completes --prompt as raw text, or as a user message with the model's chat template (--chat).",
+    "Text streams to stdout; timings go to stderr. With --json, one object is printed:",
+    '{"text", "promptTokenIds", "tokens", "finishReason", "executedLayers", "skippedLayers",',
+    ' "timings": {"prefillMs", "decodeMs", "prefillTokensPerSecond", "decodeTokensPerSecond"}}.',
+    "Without --prompt the prompt is read from standard input.",
+  ].join("\n"),
+  flags: {
+    ...modelFlags,
+    prompt: { type: "string", short: "p", help: "the prompt text", valueName: "text" },
+    chat: { type: "boolean", help: "apply the chat template (the prompt is the user message)" },
+    system: { type: "string", help: "system message when --chat is given", valueName: "text" },
+    ...samplingFlags,
+    json: { type: "boolean", help: "print one JSON object instead of streaming text" },
+  },
+  examples: [
+    'first run --prompt "The capital of France is" --temperature 0',
+    'first run --chat --prompt "Write a haiku about autumn" --json',
+  ],
+  async run({ flags, signal }) {
+    const prompt = flags.prompt ?? (process.stdin.isTTY ? undefined : readFileSync(0, "utf8"));
+    if (prompt === undefined || prompt.length === 0) throw new UsageError("give a prompt with --prompt (or on standard input)");
+    const model = await openModel(flags);
+    try {
+      const input = flags.chat
+        ? [...(flags.system ? [{ role: "system", content: flags.system }] : []), { role: "user", content: prompt }]
+        : prompt;
+      const gen = model.generate(input, generateOptions(flags, signal));
+      if (!flags.json) for await (const chunk of gen) process.stdout.write(chunk.text);
+      const r = await gen.result;
+      if (flags.json) {
+        process.stdout.write(
+          `${JSON.stringify({
+            text: r.text,
+            promptTokenIds: r.promptTokenIds,
+            tokens: r.tokens,
+            finishReason: r.finishReason,
+            executedLayers: r.executedLayers,
+            skippedLayers: r.skippedLayers,
+            timings: r.timings,
+          })}\n`,
+        );
+      } else {
+        const t = r.timings;
+        process.stdout.write("\n");
+        process.stderr.write(
+          `prefill: ${r.promptTokenIds.length} tokens in ${t.prefillMs.toFixed(1)} ms (${t.prefillTokensPerSecond.toFixed(1)} tok/s); ` +
+            `decode: ${r.tokens.length} tokens, ${t.decodeTokensPerSecond.toFixed(1)} tok/s; ` +
+            `layers: ${r.executedLayers}/${model.config.nLayers}\n`,
+        );
+      }
+      return 0;
+    } finally {
+      await model.close();
+    }
+  },
+});

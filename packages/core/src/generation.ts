@@ -1,0 +1,58 @@
+// Options and results of text generation, with validation shared by the
+// library, the CLI and the server.
+import { InvalidOptionError } from "./errors.js";
+import type { LayerPlanSpec, SamplingSpec } from "./runtime/protocol.js";
+
+export interface GenerateOptions extends SamplingSpec {
+  /** Most tokens to generate (default 256; clipped to the context left). */
+  maxTokens?: number;
+  /** Generation stops before the first occurrence of any of these strings. */
+  stop?: string[];
+  signal?: AbortSignal;
+  /** Which layers each sequence executes (default: all). */
+  plan?: LayerPlanSpec;
+}
+
+export type FinishReason = "stop" | "length" | "aborted";
+
+export interface GenerationTimings {
+  prefillMs: number;
+  decodeMs: number;
+  prefillTokensPerSecond: number;
+  decodeTokensPerSecond: number;
+}
+
+export interface GenerationResult {
+  text: string;
+  promptTokenIds: number[];
+  /** Generated token ids (a stop string's tokens are cut off). */
+  tokens: number[];
+  finishReason: FinishReason;
+  /** executed[l] is true when layer l ran for this sequence. */
+  executed: boolean[];
+  executedLayers: number;
+  skippedLayers: number[];
+  kvBytes: number;
+  timings: GenerationTimings;
+}
+
+export interface GenerationChunk {
+  token: number;
+  /** Text that this token completes (may be empty while a character or a stop string is pending). */
+  text: string;
+}
+
+function checkInt(name: string, v: number | undefined, min: number): void {
+  if (v === undefined) return;
+  if (!Number.isInteger(v) || v < min) throw new InvalidOptionError(name, `must be an integer >= ${min}, got ${v}`);
+}
+
+export function validateGenerateOptions(o: GenerateOptions): void {
+  checkInt("maxTokens", o.maxTokens, 1);
+  if (o.stop !== undefined) {
+    if (!Array.isArray(o.stop) || o.stop.some((s) => typeof s !== "string" || s.length === 0))
+      throw new InvalidOptionError("stop", "must be a list of non-empty strings");
+  }
+  if (o.plan !== undefined && o.plan.kind !== "full" && o.plan.kind !== "mask")
+    throw new InvalidOptionError("plan", `unknown kind ${(o.plan as { kind: string }).kind}`);
+}

@@ -1,0 +1,331 @@
+// The main-thread face of a loaded model: tokenizer, chat template and
+// streaming generation. The weights and the engine live in a worker thread.
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { readFileSync } from "node:fs";
+import { Worker } from "node:worker_threads";
+import { renderChat, type ChatMessage } from "./chat-template.js";
+import { AbortedError, ContextLengthError, FirstError, KvCapacityError, ModelLoadError } from "./errors.js";
+import {
+  validateGenerateOptions,
+  type FinishReason,
+  type GenerateOptions,
+  type GenerationChunk,
+  type GenerationResult,
+} from "./generation.js";
+import { readGguf, type ModelConfig } from "./native.js";
+import { resolveModelPath } from "./pull/index.js";
+import type { EngineLoadOptions, FromWorker, GenerateRequest } from "./runtime/protocol.js";
+import { validateSampling } from "./sampling/index.js";
+import { TextStreamDecoder, Tokenizer } from "./tokenizer/index.js";
+
+export interface LoadModelOptions extends Omit<EngineLoadOptions, "modelPath"> {
+  /** Download the model when an alias or hf: source is not cached yet (default true). */
+  pull?: boolean;
+}
+
+export interface EngineInfo {
+  threads: number;
+  contextLength: number;
+  kernels: string;
+  maxBlocks: number;
+}
+
+type Pending = {
+  onMessage: (m: FromWorker) => void;
+};
+
+/** Loads a GGUF model (a path, the default alias, or hf:owner/repo/file). */
+export async function loadModel(pathOrAlias?: string, options: LoadModelOptions = {}): Promise<LoadedModel> {
+  const path = await resolveModelPath(pathOrAlias, { pull: options.pull ?? true });
+  let info;
+  try {
+    info = readGguf(path);
+  } catch (err) {
+    throw new ModelLoadError(`cannot read model ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  const tokenizerJson = join(dirname(path), "tokenizer.json");
+  const tokenizer = existsSync(tokenizerJson)
+    ? Tokenizer.fromTokenizerJson(JSON.parse(readFileSync(tokenizerJson, "utf8")))
+    : Tokenizer.fromGgufMetadata(info.metadata);
+  const worker = new Worker(new URL("./runtime/worker.js", import.meta.url));
+  const model = new LoadedModel(path, info.metadata, tokenizer, worker);
+  await model.start({ ...options, modelPath: path });
+  return model;
+}
+
+export class LoadedModel {
+  config!: ModelConfig;
+  engine!: EngineInfo;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private loaded: ((m: FromWorker) => void) | null = null;
+  private closed = false;
+
+  constructor(
+    readonly path: string,
+    readonly metadata: Record<string, unknown>,
+    readonly tokenizer: Tokenizer,
+    private readonly worker: Worker,
+  ) {
+    worker.on("message", (m: FromWorker) => {
+      if (m.type === "loaded" || m.type === "load-error") this.loaded?.(m);
+      else this.pending.get(m.id)?.onMessage(m);
+    });
+    worker.on("error", (err) => {
+      for (const [id, p] of this.pending) p.onMessage({ type: "error", id, message: `engine worker failed: ${err.message}` });
+    });
+    // The worker keeps the process alive only while it has work for us.
+    worker.unref();
+  }
+
+  /** @internal */
+  async start(options: EngineLoadOptions): Promise<void> {
+    this.worker.ref();
+    const reply = await new Promise<FromWorker>((resolve) => {
+      this.loaded = resolve;
+      this.worker.postMessage({ type: "load", options });
+    });
+    this.loaded = null;
+    this.worker.unref();
+    if (reply.type === "load-error") {
+      await this.worker.terminate();
+      throw new ModelLoadError(`cannot load model ${this.path}: ${reply.message}`);
+    }
+    if (reply.type !== "loaded") throw new ModelLoadError("unexpected reply from the engine worker");
+    this.config = reply.config;
+    this.engine = reply.engine;
+  }
+
+  get chatTemplate(): string | undefined {
+    const t = this.metadata["tokenizer.chat_template"];
+    return typeof t === "string" ? t : undefined;
+  }
+
+  tokenize(text: string, opts: { addSpecial?: boolean } = {}): number[] {
+    return this.tokenizer.encode(text, { addSpecial: opts.addSpecial ?? true, parseSpecial: true });
+  }
+
+  detokenize(ids: number[]): string {
+    return this.tokenizer.decode(ids);
+  }
+
+  /** Renders chat messages with the model's template (ChatML when it has none). */
+  applyChatTemplate(messages: ChatMessage[], addGenerationPrompt = true): string {
+    return renderChat(this.chatTemplate, messages, {
+      addGenerationPrompt,
+      bosToken: this.tokenizer.bosId !== undefined ? this.tokenizer.decode([this.tokenizer.bosId], { skipSpecial: false }) : "",
+      eosToken: this.tokenizer.eosId !== undefined ? this.tokenizer.decode([this.tokenizer.eosId], { skipSpecial: false }) : "",
+    });
+  }
+
+  /**
+   * Streams generated tokens. `input` is raw text (completed as is), chat
+   * messages (the chat template is applied), or token ids.
+   * Await `.result` for the whole text, token ids and timings.
+   */
+  generate(input: string | ChatMessage[] | { tokens: number[] }, options: GenerateOptions = {}): Generation {
+    if (this.closed) throw new FirstError("MODEL_LOAD", "the model is closed");
+    validateGenerateOptions(options);
+    validateSampling(options);
+    let prompt: number[];
+    if (typeof input === "string") prompt = this.tokenize(input);
+    else if (Array.isArray(input)) prompt = this.tokenize(this.applyChatTemplate(input), { addSpecial: false });
+    else prompt = input.tokens.slice();
+    if (prompt.length === 0) throw new FirstError("INVALID_OPTION", "the prompt is empty");
+    const ctx = this.engine.contextLength;
+    if (prompt.length >= ctx) throw new ContextLengthError(prompt.length + 1, ctx,
+      `The prompt has ${prompt.length} tokens; the context holds ${ctx} (prompt plus at least one generated token).`);
+    const maxTokens = Math.min(options.maxTokens ?? 256, ctx - prompt.length);
+    return new Generation(this, prompt, maxTokens, options);
+  }
+
+  /** @internal */
+  submit(req: Omit<GenerateRequest, "type" | "id">, onMessage: (m: FromWorker) => void): number {
+    const id = this.nextId++;
+    this.pending.set(id, { onMessage });
+    this.worker.ref();
+    this.worker.postMessage({ type: "generate", id, ...req } satisfies GenerateRequest);
+    return id;
+  }
+
+  /** @internal */
+  release(id: number): void {
+    this.pending.delete(id);
+    if (this.pending.size === 0) this.worker.unref();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.worker.terminate();
+  }
+}
+
+/** One running generation: an async iterable of chunks plus the final result. */
+export class Generation implements AsyncIterable<GenerationChunk> {
+  readonly result: Promise<GenerationResult>;
+  private readonly queue: GenerationChunk[] = [];
+  private wake: (() => void) | null = null;
+  private ended = false;
+  private failure: unknown = null;
+
+  constructor(model: LoadedModel, prompt: number[], maxTokens: number, options: GenerateOptions) {
+    const cancelBuf = new SharedArrayBuffer(4);
+    const cancel = new Int32Array(cancelBuf);
+    const stops = options.stop ?? [];
+    const decoder = new TextStreamDecoder(model.tokenizer);
+    const tokens: number[] = [];
+    let text = ""; // all text so far (decoded)
+    let emitted = 0; // chars of `text` handed out in chunks
+    let stopped = false;
+    let executed: boolean[] = [];
+    let prefillMs = 0;
+    let kvBytes = 0;
+    const t0 = performance.now();
+    const onAbort = () => Atomics.store(cancel, 0, 1);
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+    if (options.signal?.aborted) onAbort();
+
+    this.result = new Promise<GenerationResult>((resolve, reject) => {
+      const finish = (reason: FinishReason, decodeMs: number, decodeSteps: number) => {
+        options.signal?.removeEventListener("abort", onAbort);
+        model.release(id);
+        if (!stopped) {
+          text += decoder.flush();
+          this.push({ token: -1, text: text.slice(emitted) });
+        }
+        if (reason === "aborted" && options.signal?.aborted) {
+          this.end(new AbortedError());
+          reject(new AbortedError());
+          return;
+        }
+        this.end(null);
+        const skipped = executed.flatMap((e, l) => (e ? [] : [l]));
+        resolve({
+          text,
+          promptTokenIds: prompt,
+          tokens,
+          finishReason: stopped ? "stop" : reason,
+          executed,
+          executedLayers: executed.length - skipped.length,
+          skippedLayers: skipped,
+          kvBytes,
+          timings: {
+            prefillMs,
+            decodeMs,
+            prefillTokensPerSecond: prefillMs > 0 ? (prompt.length / prefillMs) * 1000 : 0,
+            decodeTokensPerSecond: decodeMs > 0 ? (decodeSteps / decodeMs) * 1000 : 0,
+          },
+        });
+      };
+      const id = model.submit(
+        {
+          prompt,
+          maxTokens,
+          stopTokens: [...model.tokenizer.eotIds],
+          sampling: {
+            temperature: options.temperature,
+            topK: options.topK,
+            topP: options.topP,
+            minP: options.minP,
+            repeatPenalty: options.repeatPenalty,
+            repeatLastN: options.repeatLastN,
+            seed: options.seed,
+          },
+          plan: options.plan ?? { kind: "full" },
+          cancel: cancelBuf,
+        },
+        (m) => {
+          if (m.type === "prefilled") {
+            executed = m.executed;
+            prefillMs = m.prefillMs;
+            kvBytes = m.kvBytes;
+          } else if (m.type === "token") {
+            if (stopped) return;
+            if (model.tokenizer.eotIds.has(m.token)) return; // end of generation: not part of the text
+            tokens.push(m.token);
+            text += decoder.push(m.token);
+            // Hold back text that could still become a stop string.
+            const hit = firstStop(text, stops, emitted);
+            if (hit >= 0) {
+              stopped = true;
+              text = text.slice(0, hit);
+              Atomics.store(cancel, 0, 1);
+              this.push({ token: m.token, text: text.slice(emitted) });
+              emitted = text.length;
+              return;
+            }
+            const safe = text.length - pendingStopPrefix(text, stops);
+            this.push({ token: m.token, text: text.slice(emitted, safe) });
+            emitted = Math.max(emitted, safe);
+          } else if (m.type === "done") {
+            finish(m.reason, m.decodeMs, m.decodeSteps);
+          } else if (m.type === "error") {
+            options.signal?.removeEventListener("abort", onAbort);
+            model.release(id);
+            const err =
+              m.code === "KV_CAPACITY"
+                ? new KvCapacityError(prompt.length + tokens.length, model.engine.maxBlocks, m.message)
+                : new FirstError("MODEL_LOAD", m.message);
+            this.end(err);
+            reject(err);
+          }
+        },
+      );
+    });
+    this.result.catch(() => undefined); // the iterator reports the error too
+    void t0;
+  }
+
+  private push(c: GenerationChunk): void {
+    this.queue.push(c);
+    this.wake?.();
+  }
+
+  private end(err: unknown): void {
+    this.ended = true;
+    this.failure = err;
+    this.wake?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<GenerationChunk> {
+    for (;;) {
+      if (this.queue.length > 0) {
+        const c = this.queue.shift()!;
+        if (c.token >= 0 || c.text.length > 0) yield c;
+        continue;
+      }
+      if (this.ended) {
+        if (this.failure) throw this.failure;
+        return;
+      }
+      await new Promise<void>((r) => (this.wake = r));
+      this.wake = null;
+    }
+  }
+}
+
+/** Index in text of the first stop string that starts at or after `from - longest stop`, or -1. */
+function firstStop(text: string, stops: string[], from: number): number {
+  let best = -1;
+  for (const s of stops) {
+    const i = text.indexOf(s, Math.max(0, from - s.length));
+    if (i >= 0 && (best < 0 || i < best)) best = i;
+  }
+  return best;
+}
+
+/** Length of the longest suffix of text that is a proper prefix of a stop string. */
+function pendingStopPrefix(text: string, stops: string[]): number {
+  let keep = 0;
+  for (const s of stops) {
+    for (let n = Math.min(s.length - 1, text.length); n > keep; n--) {
+      if (text.endsWith(s.slice(0, n))) {
+        keep = n;
+        break;
+      }
+    }
+  }
+  return keep;
+}

@@ -1,0 +1,47 @@
+// Messages between the main thread and the engine worker.
+
+export interface EngineLoadOptions {
+  modelPath: string;
+  threads?: number;
+  blockTokens?: number;
+  kvBlocks?: number;
+  maxSequences?: number;
+  contextLength?: number;
+}
+
+export interface SamplingSpec {
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  minP?: number;
+  repeatPenalty?: number;
+  repeatLastN?: number;
+  seed?: number;
+}
+
+/** Which layers a sequence executes; decided at prefill. */
+export type LayerPlanSpec = { kind: "full" } | { kind: "mask"; executed: boolean[] };
+
+export interface GenerateRequest {
+  type: "generate";
+  id: number;
+  prompt: number[];
+  maxTokens: number;
+  stopTokens: number[];
+  sampling: SamplingSpec;
+  plan: LayerPlanSpec;
+  /** Int32 flag the main thread sets to 1 to cancel (shared memory: no message round trip). */
+  cancel: SharedArrayBuffer;
+}
+
+export type ToWorker = { type: "load"; options: EngineLoadOptions } | GenerateRequest | { type: "close" };
+
+export type FinishReason = "stop" | "length" | "aborted";
+
+export type FromWorker =
+  | { type: "loaded"; config: import("../native.js").ModelConfig; engine: { threads: number; contextLength: number; kernels: string; maxBlocks: number } }
+  | { type: "load-error"; message: string }
+  | { type: "prefilled"; id: number; executed: boolean[]; prefillMs: number; kvBlocks: number; kvBytes: number }
+  | { type: "token"; id: number; token: number }
+  | { type: "done"; id: number; reason: FinishReason; decodeMs: number; decodeSteps: number }
+  | { type: "error"; id: number; message: string; code?: string };

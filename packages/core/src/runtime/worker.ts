@@ -1,0 +1,31 @@
+// Entry point of the engine worker thread: owns the native model and engine,
+// so generation never blocks the main thread's event loop.
+import { parentPort } from "node:worker_threads";
+import { native } from "../native.js";
+import type { FromWorker, ToWorker } from "./protocol.js";
+import { Scheduler } from "./scheduler.js";
+
+const port = parentPort;
+if (!port) throw new Error("runtime/worker.js must run in a worker thread");
+const post = (m: FromWorker) => port.postMessage(m);
+let scheduler: Scheduler | null = null;
+
+port.on("message", (msg: ToWorker) => {
+  if (msg.type === "load") {
+    try {
+      const { Model, Engine } = native();
+      const model = new Model(msg.options.modelPath);
+      const engine = new Engine(model, msg.options);
+      const config = model.config();
+      scheduler = new Scheduler(engine, config.nLayers, config.dModel, config.vocabSize, post);
+      post({ type: "loaded", config, engine: engine.info() });
+    } catch (err) {
+      post({ type: "load-error", message: (err as Error).message });
+    }
+  } else if (msg.type === "generate") {
+    if (!scheduler) post({ type: "error", id: msg.id, message: "model not loaded" });
+    else scheduler.submit(msg);
+  } else if (msg.type === "close") {
+    port.close();
+  }
+});
