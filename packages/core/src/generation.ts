@@ -1,6 +1,7 @@
 // Options and results of text generation, with validation shared by the
 // library, the CLI and the server.
 import { InvalidOptionError } from "./errors.js";
+import type { RouterSetData } from "./routers/router-set.js";
 import type { LayerPlanSpec, SamplingSpec } from "./runtime/protocol.js";
 
 export interface GenerateOptions extends SamplingSpec {
@@ -9,8 +10,12 @@ export interface GenerateOptions extends SamplingSpec {
   /** Generation stops before the first occurrence of any of these strings. */
   stop?: string[];
   signal?: AbortSignal;
-  /** Which layers each sequence executes (default: all). */
+  /** Which layers each sequence executes (default: all); see LoadedModel.planFor(). */
   plan?: LayerPlanSpec;
+  /** FiRST routers (LoadedModel.loadRouters()); they decide the layers from the prompt. Overrides `plan`. */
+  routers?: RouterSetData;
+  /** Router threshold: a layer runs when its router gives p >= threshold (default: the checkpoint's). */
+  threshold?: number;
 }
 
 export type FinishReason = "stop" | "length" | "aborted";
@@ -32,6 +37,8 @@ export interface GenerationResult {
   executed: boolean[];
   executedLayers: number;
   skippedLayers: number[];
+  /** p_l of each routed layer (null where no router decided), when routers were used. */
+  routerProbabilities: (number | null)[] | null;
   kvBytes: number;
   timings: GenerationTimings;
 }
@@ -53,6 +60,6 @@ export function validateGenerateOptions(o: GenerateOptions): void {
     if (!Array.isArray(o.stop) || o.stop.some((s) => typeof s !== "string" || s.length === 0))
       throw new InvalidOptionError("stop", "must be a list of non-empty strings");
   }
-  if (o.plan !== undefined && o.plan.kind !== "full" && o.plan.kind !== "mask")
+  if (o.plan !== undefined && o.plan.kind !== "full" && o.plan.kind !== "mask" && o.plan.kind !== "routers")
     throw new InvalidOptionError("plan", `unknown kind ${(o.plan as { kind: string }).kind}`);
 }

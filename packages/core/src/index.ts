@@ -17,3 +17,17 @@ export { readGguf, type GgufInfo, type ModelConfig } from "./native.js";
 export { renderChat, type ChatMessage } from "./chat-template.js";
 export { Tokenizer, TextStreamDecoder } from "./tokenizer/index.js";
 export { Sampler, validateSampling } from "./sampling/index.js";
+export { parsePolicy, policyMask, policyName, type Policy, type MaskOptions } from "./policies/policy.js";
+export { loadRouters, saveRouters, RouterLoadError, ROUTER_FORMAT, ROUTER_FORMAT_VERSION, type RouterJson } from "./routers/checkpoint.js";
+export {
+  routerProbability,
+  routerLogit,
+  DEFAULT_EXEMPT,
+  type RouterSetData,
+  type RouterSetConfig,
+  type RouterWeights,
+  type RouterKind,
+} from "./routers/router-set.js";
+export { fileSha256, type ModelIdentity } from "./routers/model-identity.js";
+export { readSafetensors, writeSafetensors, SafetensorsError, type NamedTensor } from "./safetensors.js";
+export { findDataDir } from "./data-dir.js";

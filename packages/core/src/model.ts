@@ -1,8 +1,8 @@
 // The main-thread face of a loaded model: tokenizer, chat template and
 // streaming generation. The weights and the engine live in a worker thread.
-import { existsSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { readFileSync } from "node:fs";
 import { Worker } from "node:worker_threads";
 import { renderChat, type ChatMessage } from "./chat-template.js";
 import { AbortedError, ContextLengthError, FirstError, KvCapacityError, ModelLoadError } from "./errors.js";
@@ -13,7 +13,14 @@ import {
   type GenerationChunk,
   type GenerationResult,
 } from "./generation.js";
+import { findDataDir } from "./data-dir.js";
 import { readGguf, type ModelConfig } from "./native.js";
+import { firstHome } from "./paths.js";
+import { parsePolicy, policyMask } from "./policies/policy.js";
+import { checkThreshold, loadRouters as loadRouterFolder } from "./routers/checkpoint.js";
+import { fileSha256, type ModelIdentity } from "./routers/model-identity.js";
+import type { RouterSetData } from "./routers/router-set.js";
+import type { LayerPlanSpec } from "./runtime/layer-plan.js";
 import { resolveModelPath } from "./pull/index.js";
 import type { EngineLoadOptions, FromWorker, GenerateRequest } from "./runtime/protocol.js";
 import { validateSampling } from "./sampling/index.js";
@@ -61,6 +68,7 @@ export class LoadedModel {
   private readonly pending = new Map<number, Pending>();
   private loaded: ((m: FromWorker) => void) | null = null;
   private closed = false;
+  private identityPromise: Promise<ModelIdentity> | undefined;
 
   constructor(
     readonly path: string,
@@ -128,6 +136,7 @@ export class LoadedModel {
     if (this.closed) throw new FirstError("MODEL_LOAD", "the model is closed");
     validateGenerateOptions(options);
     validateSampling(options);
+    checkThreshold(options.threshold);
     let prompt: number[];
     if (typeof input === "string") prompt = this.tokenize(input);
     else if (Array.isArray(input)) prompt = this.tokenize(this.applyChatTemplate(input), { addSpecial: false });
@@ -155,6 +164,74 @@ export class LoadedModel {
     if (this.pending.size === 0) this.worker.unref();
   }
 
+  /** Architecture, size and sha256 of the weights file (hashed once, then cached). */
+  async identity(): Promise<ModelIdentity> {
+    this.identityPromise ??= fileSha256(this.path).then((sha256) => ({
+      architecture: this.config.architecture,
+      nLayers: this.config.nLayers,
+      dModel: this.config.dModel,
+      sha256,
+    }));
+    return this.identityPromise;
+  }
+
+  /** Loads a router checkpoint folder and checks that it was made for this model. */
+  async loadRouters(dir: string): Promise<RouterSetData> {
+    return loadRouterFolder(dir, await this.identity()).data;
+  }
+
+  /**
+   * Block Influence of every layer (ShortGPT), measured on calibration texts
+   * (default: the WikiText-2 validation split from the data folder) and cached
+   * under FIRST_HOME/block-influence.
+   */
+  async blockInfluence(opts: { calibration?: string[]; dataDir?: string; maxTexts?: number; maxTokens?: number } = {}): Promise<number[]> {
+    const texts = (opts.calibration ?? defaultCalibration(opts.dataDir)).slice(0, opts.maxTexts ?? 32);
+    const maxTokens = opts.maxTokens ?? 256;
+    const sequences = texts.map((t) => this.tokenize(t).slice(0, maxTokens)).filter((s) => s.length > 1);
+    if (sequences.length === 0) throw new FirstError("INVALID_OPTION", "the calibration set has no usable text");
+    const { sha256 } = await this.identity();
+    const key = createHash("sha256").update(JSON.stringify(sequences)).digest("hex").slice(0, 16);
+    const cacheFile = join(firstHome(), "block-influence", `${sha256.slice(0, 16)}-${key}.json`);
+    if (existsSync(cacheFile)) {
+      try {
+        const cached = JSON.parse(readFileSync(cacheFile, "utf8")) as { scores: number[] };
+        if (cached.scores.length === this.config.nLayers) return cached.scores;
+      } catch {
+        // recompute below
+      }
+    }
+    const id = this.nextId++;
+    const scores = await new Promise<number[]>((resolve, reject) => {
+      this.pending.set(id, {
+        onMessage: (m) => {
+          this.release(id);
+          if (m.type === "block-influence") resolve(m.scores);
+          else if (m.type === "error") reject(new FirstError("MODEL_LOAD", `block influence: ${m.message}`));
+        },
+      });
+      this.worker.ref();
+      this.worker.postMessage({ type: "block-influence", id, sequences });
+    });
+    try {
+      mkdirSync(dirname(cacheFile), { recursive: true });
+      const tmp = `${cacheFile}.tmp-${process.pid}`;
+      writeFileSync(tmp, JSON.stringify({ model: this.path, sha256, texts: sequences.length, scores }, null, 1));
+      renameSync(tmp, cacheFile);
+    } catch {
+      // caching is best effort
+    }
+    return scores;
+  }
+
+  /** The layer plan for a policy string (full, skip:…, uls:k, bi:k, random:k[:seed], last:k, exit:L). */
+  async planFor(policy: string, opts: { exempt?: number[]; dataDir?: string } = {}): Promise<LayerPlanSpec> {
+    const p = parsePolicy(policy);
+    if (p.kind === "full") return { kind: "full" };
+    const blockInfluence = p.kind === "bi" ? await this.blockInfluence({ dataDir: opts.dataDir }) : undefined;
+    return { kind: "mask", executed: policyMask(p, { nLayers: this.config.nLayers, exempt: opts.exempt, blockInfluence }) };
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -180,6 +257,7 @@ export class Generation implements AsyncIterable<GenerationChunk> {
     let emitted = 0; // chars of `text` handed out in chunks
     let stopped = false;
     let executed: boolean[] = [];
+    let probabilities: (number | null)[] | null = null;
     let prefillMs = 0;
     let kvBytes = 0;
     const t0 = performance.now();
@@ -210,6 +288,7 @@ export class Generation implements AsyncIterable<GenerationChunk> {
           executed,
           executedLayers: executed.length - skipped.length,
           skippedLayers: skipped,
+          routerProbabilities: probabilities,
           kvBytes,
           timings: {
             prefillMs,
@@ -233,12 +312,15 @@ export class Generation implements AsyncIterable<GenerationChunk> {
             repeatLastN: options.repeatLastN,
             seed: options.seed,
           },
-          plan: options.plan ?? { kind: "full" },
+          plan: options.routers
+            ? { kind: "routers", routers: options.routers, threshold: options.threshold }
+            : (options.plan ?? { kind: "full" }),
           cancel: cancelBuf,
         },
         (m) => {
           if (m.type === "prefilled") {
             executed = m.executed;
+            probabilities = m.probabilities;
             prefillMs = m.prefillMs;
             kvBytes = m.kvBytes;
           } else if (m.type === "token") {
@@ -328,4 +410,14 @@ function pendingStopPrefix(text: string, stops: string[]): number {
     }
   }
   return keep;
+}
+
+/** The first 64 paragraphs of WikiText-2's validation split (its train role). */
+function defaultCalibration(dataDir?: string): string[] {
+  const file = join(findDataDir(dataDir), "wikitext2", "valid.txt");
+  return readFileSync(file, "utf8")
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l.length > 200 && !l.startsWith("="))
+    .slice(0, 64);
 }

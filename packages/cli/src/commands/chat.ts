@@ -2,7 +2,7 @@
 import { createInterface } from "node:readline/promises";
 import type { ChatMessage } from "@first/core";
 import { defineCommand } from "../command.js";
-import { generateOptions, modelFlags, openModel, samplingFlags } from "./generation-flags.js";
+import { applyLayerFlags, generateOptions, layerFlags, modelFlags, openModel, samplingFlags } from "./generation-flags.js";
 
 export const chatCommand = defineCommand({
   name: "chat",
@@ -11,6 +11,7 @@ export const chatCommand = defineCommand({
   flags: {
     ...modelFlags,
     system: { type: "string", help: "system message", valueName: "text" },
+    ...layerFlags,
     ...samplingFlags,
   },
   async run({ flags }) {
@@ -37,7 +38,7 @@ export const chatCommand = defineCommand({
         if (text.length === 0) continue;
         messages.push({ role: "user", content: text });
         reply = new AbortController();
-        const gen = model.generate(messages, generateOptions(flags, reply.signal));
+        const gen = model.generate(messages, await applyLayerFlags(model, flags, generateOptions(flags, reply.signal)));
         let answer = "";
         try {
           for await (const chunk of gen) {

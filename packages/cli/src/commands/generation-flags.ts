@@ -1,12 +1,32 @@
 // Flags shared by `first run` and `first chat`: the model, the engine and sampling.
 import { loadModel, type GenerateOptions, type LoadedModel } from "@first/core";
-import type { FlagSpec } from "../args.js";
+import { UsageError, type FlagSpec } from "../args.js";
 
 export const modelFlags = {
   model: { type: "string", short: "m", help: "GGUF path, model name or hf:<owner>/<repo>/<file>", default: "smollm2-135m-instruct", valueName: "path" },
   threads: { type: "int", short: "t", help: "CPU threads (default: all cores)", min: 1, max: 1024 },
   ctx: { type: "int", help: "context length in tokens (default: the model's)", min: 16 },
 } as const satisfies Record<string, FlagSpec>;
+
+export const layerFlags = {
+  policy: { type: "string", help: "layer policy: full, skip:3,7,12, uls:k, bi:k, random:k[:seed], last:k, exit:L", valueName: "p" },
+  routers: { type: "string", help: "FiRST router checkpoint folder (router.json + routers.safetensors)", valueName: "dir" },
+  threshold: { type: "number", help: "router threshold: a layer runs when p >= threshold (default: the checkpoint's)", min: 0, max: 1 },
+  dataDir: { type: "string", help: "datasets folder for bi:k calibration (default: $FIRST_DATA or ../shared/data)", valueName: "dir" },
+} as const satisfies Record<string, FlagSpec>;
+
+/** Applies --policy / --routers / --threshold to generation options. */
+export async function applyLayerFlags(
+  model: LoadedModel,
+  f: { policy?: string; routers?: string; threshold?: number; dataDir?: string },
+  options: GenerateOptions,
+): Promise<GenerateOptions> {
+  if (f.policy !== undefined && f.routers !== undefined) throw new UsageError("give either --policy or --routers, not both");
+  if (f.threshold !== undefined && f.routers === undefined) throw new UsageError("--threshold applies to --routers");
+  if (f.routers !== undefined) return { ...options, routers: await model.loadRouters(f.routers), threshold: f.threshold };
+  if (f.policy !== undefined) return { ...options, plan: await model.planFor(f.policy, { dataDir: f.dataDir }) };
+  return options;
+}
 
 export const samplingFlags = {
   maxTokens: { type: "int", short: "n", help: "most tokens to generate", default: 256, min: 1 },

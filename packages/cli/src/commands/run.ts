@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { defineCommand } from "../command.js";
 import { UsageError } from "../args.js";
-import { generateOptions, modelFlags, openModel, samplingFlags } from "./generation-flags.js";
+import { applyLayerFlags, generateOptions, layerFlags, modelFlags, openModel, samplingFlags } from "./generation-flags.js";
 
 export const runCommand = defineCommand({
   name: "run",
@@ -10,8 +10,9 @@ export const runCommand = defineCommand({
   description: [
     "Completes --prompt as raw text, or as a user message with the model's chat template (--chat).",
     "Text streams to stdout; timings go to stderr. With --json, one object is printed:",
-    '{"text", "promptTokenIds", "tokens", "finishReason", "executedLayers", "skippedLayers",',
-    ' "timings": {"prefillMs", "decodeMs", "prefillTokensPerSecond", "decodeTokensPerSecond"}}.',
+    '{"text", "promptTokenIds", "tokens", "finishReason", "executedLayers", "skippedLayers", "kvBytes",',
+    ' "timings": {"prefillMs", "decodeMs", "prefillTokensPerSecond", "decodeTokensPerSecond"}}',
+    '(plus "routerProbabilities" with --routers). Layers are chosen by --policy or --routers (default: all).',
     "Without --prompt the prompt is read from standard input.",
   ].join("\n"),
   flags: {
@@ -19,12 +20,15 @@ export const runCommand = defineCommand({
     prompt: { type: "string", short: "p", help: "the prompt text", valueName: "text" },
     chat: { type: "boolean", help: "apply the chat template (the prompt is the user message)" },
     system: { type: "string", help: "system message when --chat is given", valueName: "text" },
+    ...layerFlags,
     ...samplingFlags,
     json: { type: "boolean", help: "print one JSON object instead of streaming text" },
   },
   examples: [
     'first run --prompt "The capital of France is" --temperature 0',
     'first run --chat --prompt "Write a haiku about autumn" --json',
+    'first run --policy uls:9 --prompt "Once upon a time" --temperature 0 --json',
+    'first run --routers routers/smollm2-135m-instruct-mix --chat --prompt "Summarize: ..."',
   ],
   async run({ flags, signal }) {
     const prompt = flags.prompt ?? (process.stdin.isTTY ? undefined : readFileSync(0, "utf8"));
@@ -34,7 +38,7 @@ export const runCommand = defineCommand({
       const input = flags.chat
         ? [...(flags.system ? [{ role: "system", content: flags.system }] : []), { role: "user", content: prompt }]
         : prompt;
-      const gen = model.generate(input, generateOptions(flags, signal));
+      const gen = model.generate(input, await applyLayerFlags(model, flags, generateOptions(flags, signal)));
       if (!flags.json) for await (const chunk of gen) process.stdout.write(chunk.text);
       const r = await gen.result;
       if (flags.json) {
@@ -46,6 +50,8 @@ export const runCommand = defineCommand({
             finishReason: r.finishReason,
             executedLayers: r.executedLayers,
             skippedLayers: r.skippedLayers,
+            ...(r.routerProbabilities ? { routerProbabilities: r.routerProbabilities } : {}),
+            kvBytes: r.kvBytes,
             timings: r.timings,
           })}\n`,
         );

@@ -19,8 +19,8 @@ export interface SamplingSpec {
   seed?: number;
 }
 
-/** Which layers a sequence executes; decided at prefill. */
-export type LayerPlanSpec = { kind: "full" } | { kind: "mask"; executed: boolean[] };
+import type { LayerPlanSpec } from "./layer-plan.js";
+export type { LayerPlanSpec };
 
 export interface GenerateRequest {
   type: "generate";
@@ -34,14 +34,27 @@ export interface GenerateRequest {
   cancel: SharedArrayBuffer;
 }
 
-export type ToWorker = { type: "load"; options: EngineLoadOptions } | GenerateRequest | { type: "close" };
+export type ToWorker =
+  | { type: "load"; options: EngineLoadOptions }
+  | GenerateRequest
+  | { type: "block-influence"; id: number; sequences: number[][] }
+  | { type: "close" };
 
 export type FinishReason = "stop" | "length" | "aborted";
 
 export type FromWorker =
   | { type: "loaded"; config: import("../native.js").ModelConfig; engine: { threads: number; contextLength: number; kernels: string; maxBlocks: number } }
   | { type: "load-error"; message: string }
-  | { type: "prefilled"; id: number; executed: boolean[]; prefillMs: number; kvBlocks: number; kvBytes: number }
+  | {
+      type: "prefilled";
+      id: number;
+      executed: boolean[];
+      probabilities: (number | null)[] | null;
+      prefillMs: number;
+      kvBlocks: number;
+      kvBytes: number;
+    }
   | { type: "token"; id: number; token: number }
+  | { type: "block-influence"; id: number; scores: number[] }
   | { type: "done"; id: number; reason: FinishReason; decodeMs: number; decodeSteps: number }
   | { type: "error"; id: number; message: string; code?: string };

@@ -5,8 +5,8 @@ import { performance } from "node:perf_hooks";
 import type { NativeEngine } from "../native.js";
 import { Sampler } from "../sampling/index.js";
 import { BatchRunner, type DecodeEntry } from "./batch-runner.js";
-import { fullPlanner, type LayerPlanner } from "./layer-plan.js";
-import type { FromWorker, GenerateRequest, LayerPlanSpec } from "./protocol.js";
+import { plannerFor } from "./layer-plan.js";
+import type { FromWorker, GenerateRequest } from "./protocol.js";
 
 interface Active {
   req: GenerateRequest;
@@ -19,13 +19,6 @@ interface Active {
   next: number; // token to feed at the next decode step
   decodeMs: number;
   decodeSteps: number;
-}
-
-export function plannerFor(spec: LayerPlanSpec, nLayers: number): LayerPlanner {
-  if (spec.kind === "full") return fullPlanner;
-  if (spec.executed.length !== nLayers)
-    throw new Error(`layer mask has ${spec.executed.length} entries, the model has ${nLayers} layers`);
-  return { needsHidden: () => false, decide: (l) => spec.executed[l] };
 }
 
 export class Scheduler {
@@ -86,6 +79,7 @@ export class Scheduler {
         type: "prefilled",
         id: req.id,
         executed: executed[0],
+        probabilities: planner.probabilities ?? null,
         prefillMs,
         kvBlocks: kv.sequenceBlocks ?? 0,
         kvBytes: (kv.sequenceBlocks ?? 0) * kv.blockBytes,

@@ -1,7 +1,8 @@
 // Entry point of the engine worker thread: owns the native model and engine,
 // so generation never blocks the main thread's event loop.
 import { parentPort } from "node:worker_threads";
-import { native } from "../native.js";
+import { native, type ModelConfig, type NativeEngine } from "../native.js";
+import { measureBlockInfluence } from "./block-influence.js";
 import type { FromWorker, ToWorker } from "./protocol.js";
 import { Scheduler } from "./scheduler.js";
 
@@ -9,14 +10,16 @@ const port = parentPort;
 if (!port) throw new Error("runtime/worker.js must run in a worker thread");
 const post = (m: FromWorker) => port.postMessage(m);
 let scheduler: Scheduler | null = null;
+let engine: NativeEngine | null = null;
+let config: ModelConfig | null = null;
 
 port.on("message", (msg: ToWorker) => {
   if (msg.type === "load") {
     try {
       const { Model, Engine } = native();
       const model = new Model(msg.options.modelPath);
-      const engine = new Engine(model, msg.options);
-      const config = model.config();
+      engine = new Engine(model, msg.options);
+      config = model.config();
       scheduler = new Scheduler(engine, config.nLayers, config.dModel, config.vocabSize, post);
       post({ type: "loaded", config, engine: engine.info() });
     } catch (err) {
@@ -25,6 +28,14 @@ port.on("message", (msg: ToWorker) => {
   } else if (msg.type === "generate") {
     if (!scheduler) post({ type: "error", id: msg.id, message: "model not loaded" });
     else scheduler.submit(msg);
+  } else if (msg.type === "block-influence") {
+    // Runs between scheduler steps (message handlers never interleave with a step).
+    try {
+      if (!engine || !config) throw new Error("model not loaded");
+      post({ type: "block-influence", id: msg.id, scores: measureBlockInfluence(engine, config.nLayers, config.dModel, msg.sequences) });
+    } catch (err) {
+      post({ type: "error", id: msg.id, message: (err as Error).message, code: (err as { code?: string }).code });
+    }
   } else if (msg.type === "close") {
     port.close();
   }

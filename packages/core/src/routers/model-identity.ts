@@ -1,0 +1,49 @@
+// Identity of a base model, recorded in router checkpoints so that routers
+// are never applied to weights they were not trained on.
+import { createHash } from "node:crypto";
+import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { firstHome } from "../paths.js";
+
+export interface ModelIdentity {
+  architecture: string;
+  nLayers: number;
+  dModel: number;
+  /** sha256 of the GGUF file. */
+  sha256: string;
+}
+
+/** sha256 of a file, cached by path, size and modification time under FIRST_HOME. */
+export async function fileSha256(path: string): Promise<string> {
+  const abs = resolve(path);
+  const st = statSync(abs);
+  const key = `${abs}|${st.size}|${st.mtimeMs}`;
+  const cacheFile = join(firstHome(), "hashes.json");
+  let cache: Record<string, string> = {};
+  if (existsSync(cacheFile)) {
+    try {
+      cache = JSON.parse(readFileSync(cacheFile, "utf8"));
+    } catch {
+      cache = {};
+    }
+  }
+  if (cache[key]) return cache[key];
+  const hash = createHash("sha256");
+  await new Promise<void>((ok, fail) => {
+    createReadStream(abs)
+      .on("data", (chunk) => hash.update(chunk))
+      .on("end", ok)
+      .on("error", fail);
+  });
+  const digest = hash.digest("hex");
+  cache[key] = digest;
+  try {
+    mkdirSync(firstHome(), { recursive: true });
+    const tmp = `${cacheFile}.tmp-${process.pid}`;
+    writeFileSync(tmp, JSON.stringify(cache, null, 1));
+    renameSync(tmp, cacheFile);
+  } catch {
+    // The cache is an optimisation; a read-only home still works.
+  }
+  return digest;
+}
