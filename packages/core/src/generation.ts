@@ -39,7 +39,10 @@ export interface GenerationResult {
   skippedLayers: number[];
   /** p_l of each routed layer (null where no router decided), when routers were used. */
   routerProbabilities: (number | null)[] | null;
+  /** KV cache bytes this sequence held after prefill. */
   kvBytes: number;
+  /** Largest number of sequences decoded together with this one in a step. */
+  batchPeak: number;
   timings: GenerationTimings;
 }
 

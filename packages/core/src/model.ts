@@ -266,7 +266,7 @@ export class Generation implements AsyncIterable<GenerationChunk> {
     if (options.signal?.aborted) onAbort();
 
     this.result = new Promise<GenerationResult>((resolve, reject) => {
-      const finish = (reason: FinishReason, decodeMs: number, decodeSteps: number) => {
+      const finish = (reason: FinishReason, decodeMs: number, decodeSteps: number, batchPeak: number) => {
         options.signal?.removeEventListener("abort", onAbort);
         model.release(id);
         if (!stopped) {
@@ -290,6 +290,7 @@ export class Generation implements AsyncIterable<GenerationChunk> {
           skippedLayers: skipped,
           routerProbabilities: probabilities,
           kvBytes,
+          batchPeak,
           timings: {
             prefillMs,
             decodeMs,
@@ -342,7 +343,7 @@ export class Generation implements AsyncIterable<GenerationChunk> {
             this.push({ token: m.token, text: text.slice(emitted, safe) });
             emitted = Math.max(emitted, safe);
           } else if (m.type === "done") {
-            finish(m.reason, m.decodeMs, m.decodeSteps);
+            finish(m.reason, m.decodeMs, m.decodeSteps, m.batchPeak);
           } else if (m.type === "error") {
             options.signal?.removeEventListener("abort", onAbort);
             model.release(id);

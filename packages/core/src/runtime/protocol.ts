@@ -56,5 +56,5 @@ export type FromWorker =
     }
   | { type: "token"; id: number; token: number }
   | { type: "block-influence"; id: number; scores: number[] }
-  | { type: "done"; id: number; reason: FinishReason; decodeMs: number; decodeSteps: number }
+  | { type: "done"; id: number; reason: FinishReason; decodeMs: number; decodeSteps: number; batchPeak: number }
   | { type: "error"; id: number; message: string; code?: string };

@@ -19,6 +19,7 @@ interface Active {
   next: number; // token to feed at the next decode step
   decodeMs: number;
   decodeSteps: number;
+  batchPeak: number; // largest decode batch this request was part of
 }
 
 export class Scheduler {
@@ -61,7 +62,7 @@ export class Scheduler {
   private prefill(req: GenerateRequest): void {
     const cancel = new Int32Array(req.cancel);
     if (Atomics.load(cancel, 0) !== 0) {
-      this.post({ type: "done", id: req.id, reason: "aborted", decodeMs: 0, decodeSteps: 0 });
+      this.post({ type: "done", id: req.id, reason: "aborted", decodeMs: 0, decodeSteps: 0, batchPeak: 0 });
       return;
     }
     let seq = -1;
@@ -85,7 +86,7 @@ export class Scheduler {
         kvBytes: (kv.sequenceBlocks ?? 0) * kv.blockBytes,
       });
       const a: Active = {
-        req, seq, sampler, cancel, history, generated: 0, executed: executed[0], next: token, decodeMs: 0, decodeSteps: 0,
+        req, seq, sampler, cancel, history, generated: 0, executed: executed[0], next: token, decodeMs: 0, decodeSteps: 0, batchPeak: 0,
       };
       if (!this.emit(a, token)) this.active.push(a);
     } catch (err) {
@@ -110,7 +111,7 @@ export class Scheduler {
 
   private finish(a: Active, reason: "stop" | "length" | "aborted"): void {
     this.engine.freeSequence(a.seq);
-    this.post({ type: "done", id: a.req.id, reason, decodeMs: a.decodeMs, decodeSteps: a.decodeSteps });
+    this.post({ type: "done", id: a.req.id, reason, decodeMs: a.decodeMs, decodeSteps: a.decodeSteps, batchPeak: a.batchPeak });
   }
 
   private decodeStep(): void {
@@ -135,6 +136,7 @@ export class Scheduler {
     this.active.forEach((a, i) => {
       a.decodeMs += ms;
       a.decodeSteps++;
+      a.batchPeak = Math.max(a.batchPeak, entries.length);
       const token = a.sampler.sample(logits.subarray(i * this.vocab, (i + 1) * this.vocab), a.history);
       if (this.emit(a, token)) done.push(a);
     });

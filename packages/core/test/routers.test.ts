@@ -1,0 +1,167 @@
+// FiRST routers at inference on a tiny model: masks decided at prefill and
+// kept for decode, KV blocks only for executed layers, batched decode with
+// different masks, and checkpoint validation.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { makeTinyLlama } from "../src/gguf/tiny-model.js";
+import type { RouterSetData, RouterWeights } from "../src/routers/router-set.js";
+import { core } from "./support/engine.js";
+
+type Core = Awaited<ReturnType<typeof core>>;
+type Model = Awaited<ReturnType<Core["loadModel"]>>;
+
+const LAYERS = 6;
+let dir: string;
+let lib: Core;
+let model: Model;
+const prompt = "hello world, this is a test of routing";
+
+/** Linear routers with zero weights and a bias: p = sigmoid(bias), the same for any input. */
+function constantRouters(bias: (layer: number) => number, d: number, exempt = [0, LAYERS - 1]): RouterSetData {
+  const layers: (RouterWeights | null)[] = [];
+  for (let l = 0; l < LAYERS; l++)
+    layers.push(exempt.includes(l) ? null : { fcWeight: new Float32Array(d), fcBias: bias(l) });
+  return { config: { kind: "linear", dModel: d, hidden: 0, nLayers: LAYERS, exempt, threshold: 0.5, normEps: 1e-5 }, layers };
+}
+
+async function greedy(opts: Record<string, unknown>, text = prompt) {
+  return model.generate(text, { temperature: 0, maxTokens: 12, ...opts }).result;
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "first-routers-"));
+  makeTinyLlama(join(dir, "tiny.gguf"), { layers: LAYERS, seed: 7 });
+  lib = await core();
+  model = await lib.loadModel(join(dir, "tiny.gguf"), { threads: 1, maxSequences: 4, blockTokens: 4 });
+});
+
+afterAll(async () => {
+  await model?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("routers at inference", () => {
+  it("routers that never skip give exactly the full model's tokens", async () => {
+    const full = await greedy({});
+    const r = await greedy({ routers: constantRouters(() => 8, model.config.dModel) });
+    expect(r.tokens).toEqual(full.tokens);
+    expect(r.executedLayers).toBe(LAYERS);
+    expect(r.skippedLayers).toEqual([]);
+  });
+
+  it("a hand-built mask is honoured at prefill and decode, and equals the same fixed mask", async () => {
+    const routers = constantRouters((l) => (l === 2 || l === 3 ? -8 : 8), model.config.dModel);
+    const routed = await greedy({ routers });
+    expect(routed.skippedLayers).toEqual([2, 3]);
+    expect(routed.executedLayers).toBe(LAYERS - 2);
+    const executed = [true, true, false, false, true, true];
+    const fixed = await greedy({ plan: { kind: "mask", executed } });
+    expect(routed.tokens).toEqual(fixed.tokens);
+    // Skipping really changes the computation.
+    const full = await greedy({});
+    expect(routed.tokens).not.toEqual(full.tokens);
+    // Router probabilities are reported for routed layers only.
+    expect(routed.routerProbabilities![0]).toBeNull();
+    expect(routed.routerProbabilities![2]).toBeCloseTo(1 / (1 + Math.exp(8)), 6);
+  });
+
+  it("the threshold moves the decision", async () => {
+    const routers = constantRouters(() => 0.4, model.config.dModel); // p = 0.599
+    expect((await greedy({ routers })).skippedLayers).toEqual([]);
+    expect((await greedy({ routers, threshold: 0.7 })).skippedLayers).toEqual([1, 2, 3, 4]);
+  });
+
+  it("an input-dependent router decides differently for different prompts", async () => {
+    // Router on layer 2 reads one coordinate of the mean hidden state; pick
+    // the coordinate where two prompts' states differ most in sign.
+    const d = model.config.dModel;
+    const probe = async (text: string, w: Float32Array) => {
+      const routers = constantRouters(() => 8, d);
+      routers.layers[2] = { fcWeight: w, fcBias: 0 };
+      return (await greedy({ routers }, text)).skippedLayers.includes(2);
+    };
+    const results = new Set<boolean>();
+    for (let i = 0; i < d && results.size < 2; i++) {
+      const w = new Float32Array(d);
+      w[i] = 1000;
+      results.clear();
+      for (const t of ["aaaa aaaa", "zz yy xx ww", "hello", "1 2 3 4 5 6"]) results.add(await probe(t, w));
+    }
+    expect(results.size).toBe(2);
+  });
+
+  it("KV blocks per sequence fall with the skipped layers", async () => {
+    const full = await greedy({});
+    for (const k of [1, 2, 3]) {
+      const executed = Array.from({ length: LAYERS }, (_, l) => !(l >= 1 && l <= k));
+      const r = await greedy({ plan: { kind: "mask", executed } });
+      expect(r.kvBytes * LAYERS).toBe(full.kvBytes * (LAYERS - k));
+    }
+  });
+
+  it("sequences with different masks decode in one batch and match one-by-one runs", async () => {
+    const masks = [
+      { kind: "full" as const },
+      { kind: "mask" as const, executed: [true, false, true, false, true, true] },
+      { kind: "mask" as const, executed: [true, true, true, false, false, true] },
+    ];
+    const prompts = ["the cat sat", "a quick brown fox jumps", "numbers 1 2 3"];
+    const alone = [];
+    for (let i = 0; i < 3; i++) alone.push(await greedy({ plan: masks[i], maxTokens: 16 }, prompts[i]));
+    const together = await Promise.all(
+      [0, 1, 2].map((i) => model.generate(prompts[i], { temperature: 0, maxTokens: 16, plan: masks[i] }).result),
+    );
+    for (let i = 0; i < 3; i++) expect(together[i].tokens).toEqual(alone[i].tokens);
+    expect(Math.max(...together.map((r) => r.batchPeak))).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe("router checkpoints", () => {
+  it("save, load and steer generation; refuse another base model", async () => {
+    const routers = constantRouters((l) => (l === 3 ? -8 : 8), model.config.dModel);
+    const id = await model.identity();
+    const folder = join(dir, "ckpt");
+    lib.saveRouters(folder, routers, id, { note: "hand-built" });
+    const loaded = await model.loadRouters(folder);
+    expect((await greedy({ routers: loaded })).skippedLayers).toEqual([3]);
+
+    const other = join(dir, "ckpt-other");
+    lib.saveRouters(other, routers, { ...id, sha256: "0".repeat(64) });
+    await expect(model.loadRouters(other)).rejects.toThrow(/trained for another base model.*sha256/);
+    lib.saveRouters(other, routers, { ...id, nLayers: 7 });
+    await expect(model.loadRouters(other)).rejects.toThrow(/7 layers vs 6/);
+  });
+
+  it("corrupt or incomplete checkpoints give clear errors", async () => {
+    const routers = constantRouters(() => 8, model.config.dModel);
+    const id = await model.identity();
+    const folder = join(dir, "bad");
+    lib.saveRouters(folder, routers, id);
+    const json = join(folder, "router.json");
+    const st = join(folder, "routers.safetensors");
+    const good = readFileSync(json, "utf8");
+    const goodSt = readFileSync(st);
+
+    writeFileSync(json, "{ not json");
+    await expect(model.loadRouters(folder)).rejects.toThrow(/not valid JSON/);
+    writeFileSync(json, good.replace('"first-routers"', '"other"'));
+    await expect(model.loadRouters(folder)).rejects.toThrow(/format must be/);
+    writeFileSync(json, good.replace('"threshold": 0.5', '"threshold": 2'));
+    await expect(model.loadRouters(folder)).rejects.toThrow(/threshold/);
+    writeFileSync(json, good);
+
+    writeFileSync(st, goodSt.subarray(0, goodSt.length - 10));
+    await expect(model.loadRouters(folder)).rejects.toThrow(/outside the file|bytes for shape/);
+    writeFileSync(st, Buffer.from([1, 2, 3]));
+    await expect(model.loadRouters(folder)).rejects.toThrow(/invalid safetensors/);
+    rmSync(st);
+    await expect(model.loadRouters(folder)).rejects.toThrow(/routers.safetensors is missing/);
+    await expect(model.loadRouters(join(dir, "nowhere"))).rejects.toThrow(/router.json is missing/);
+  });
+
+  it("rejects an out-of-range threshold", async () => {
+    expect(() => model.generate(prompt, { routers: constantRouters(() => 8, model.config.dModel), threshold: 1.5 })).toThrow(/threshold/);
+  });
+});
