@@ -9,15 +9,9 @@ export interface EngineLoadOptions {
   contextLength?: number;
 }
 
-export interface SamplingSpec {
-  temperature?: number;
-  topK?: number;
-  topP?: number;
-  minP?: number;
-  repeatPenalty?: number;
-  repeatLastN?: number;
-  seed?: number;
-}
+import type { SamplingOptions } from "../sampling/options.js";
+
+export type SamplingSpec = SamplingOptions;
 
 import type { LayerPlanSpec } from "./layer-plan.js";
 export type { LayerPlanSpec };
@@ -34,9 +28,19 @@ export interface GenerateRequest {
   cancel: SharedArrayBuffer;
 }
 
+/** Log-probabilities of `continuation` after `prompt`, layers decided from the prompt (runtime/score.ts). */
+export interface ScoreRequest {
+  type: "score";
+  id: number;
+  prompt: number[];
+  continuation: number[];
+  plan: LayerPlanSpec;
+}
+
 export type ToWorker =
   | { type: "load"; options: EngineLoadOptions }
   | GenerateRequest
+  | ScoreRequest
   | { type: "block-influence"; id: number; sequences: number[][] }
   | { type: "close" };
 
@@ -56,5 +60,6 @@ export type FromWorker =
     }
   | { type: "token"; id: number; token: number }
   | { type: "block-influence"; id: number; scores: number[] }
+  | ({ type: "scored"; id: number } & import("./score.js").ScoreResult)
   | { type: "done"; id: number; reason: FinishReason; decodeMs: number; decodeSteps: number; batchPeak: number }
   | { type: "error"; id: number; message: string; code?: string };

@@ -3,5 +3,4 @@ export { TextStreamDecoder } from "./stream-decoder.js";
 export { TokenType, type TokenTypeValue, type PieceEncoding } from "./vocab.js";
 export type { GgufMetadata } from "./gguf-vocab.js";
 export type { TokenizerJsonConfig } from "./json-vocab.js";
-export { readGgufMetadata } from "./metadata-source.js";
 export { knownPreTokenizers } from "./pre-tokenizers.js";

@@ -9,7 +9,9 @@ import { getLlama, type Llama, LlamaLogLevel, type LlamaModel, type Token } from
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeGguf, type GgufWriteValue } from "../../src/gguf/writer.js";
 import { modelsDir } from "../../src/paths.js";
-import { readGgufMetadata } from "../../src/tokenizer/metadata-source.js";
+import { readGguf } from "../../src/native.js";
+
+const readGgufMetadata = (path: string) => readGguf(path).metadata;
 import { TextStreamDecoder, Tokenizer } from "../../src/tokenizer/index.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
