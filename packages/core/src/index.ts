@@ -31,3 +31,5 @@ export {
 export { fileSha256, type ModelIdentity } from "./routers/model-identity.js";
 export { readSafetensors, writeSafetensors, SafetensorsError, type NamedTensor } from "./safetensors.js";
 export { findDataDir } from "./data-dir.js";
+export type { ScoreResult } from "./runtime/score.js";
+export * from "./eval/index.js";

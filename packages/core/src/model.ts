@@ -23,6 +23,7 @@ import type { RouterSetData } from "./routers/router-set.js";
 import type { LayerPlanSpec } from "./runtime/layer-plan.js";
 import { resolveModelPath } from "./pull/index.js";
 import type { EngineLoadOptions, FromWorker, GenerateRequest } from "./runtime/protocol.js";
+import type { ScoreResult } from "./runtime/score.js";
 import { validateSampling } from "./sampling/index.js";
 import { TextStreamDecoder, Tokenizer } from "./tokenizer/index.js";
 
@@ -162,6 +163,46 @@ export class LoadedModel {
   release(id: number): void {
     this.pending.delete(id);
     if (this.pending.size === 0) this.worker.unref();
+  }
+
+  /**
+   * Log-probability of each continuation token after the prompt (token ids).
+   * The layers are decided from the prompt alone (routers see the prompt),
+   * then the continuation runs through the same layers.
+   */
+  async scoreTokens(
+    prompt: number[],
+    continuation: number[],
+    options: { plan?: LayerPlanSpec; routers?: RouterSetData; threshold?: number } = {},
+  ): Promise<ScoreResult> {
+    if (this.closed) throw new FirstError("MODEL_LOAD", "the model is closed");
+    checkThreshold(options.threshold);
+    if (prompt.length === 0) throw new FirstError("INVALID_OPTION", "the prompt is empty");
+    const ctx = this.engine.contextLength;
+    if (prompt.length + continuation.length > ctx)
+      throw new ContextLengthError(prompt.length + continuation.length, ctx,
+        `prompt (${prompt.length}) plus continuation (${continuation.length}) tokens exceed the context of ${ctx}`);
+    const plan: LayerPlanSpec = options.routers
+      ? { kind: "routers", routers: options.routers, threshold: options.threshold }
+      : (options.plan ?? { kind: "full" });
+    const id = this.nextId++;
+    return new Promise<ScoreResult>((resolve, reject) => {
+      this.pending.set(id, {
+        onMessage: (m) => {
+          this.release(id);
+          if (m.type === "scored") {
+            const { type: _t, id: _i, ...result } = m;
+            resolve(result);
+          } else if (m.type === "error") {
+            reject(m.code === "KV_CAPACITY"
+              ? new KvCapacityError(prompt.length + continuation.length, this.engine.maxBlocks, m.message)
+              : new FirstError("MODEL_LOAD", `scoring: ${m.message}`));
+          }
+        },
+      });
+      this.worker.ref();
+      this.worker.postMessage({ type: "score", id, prompt: prompt.slice(), continuation: continuation.slice(), plan });
+    });
   }
 
   /** Architecture, size and sha256 of the weights file (hashed once, then cached). */

@@ -5,6 +5,7 @@ import { native, type ModelConfig, type NativeEngine } from "../native.js";
 import { measureBlockInfluence } from "./block-influence.js";
 import type { FromWorker, ToWorker } from "./protocol.js";
 import { Scheduler } from "./scheduler.js";
+import { scoreContinuation } from "./score.js";
 
 const port = parentPort;
 if (!port) throw new Error("runtime/worker.js must run in a worker thread");
@@ -33,6 +34,14 @@ port.on("message", (msg: ToWorker) => {
     try {
       if (!engine || !config) throw new Error("model not loaded");
       post({ type: "block-influence", id: msg.id, scores: measureBlockInfluence(engine, config.nLayers, config.dModel, msg.sequences) });
+    } catch (err) {
+      post({ type: "error", id: msg.id, message: (err as Error).message, code: (err as { code?: string }).code });
+    }
+  } else if (msg.type === "score") {
+    // Like block influence: runs whole, between scheduler steps.
+    try {
+      if (!engine || !config) throw new Error("model not loaded");
+      post({ type: "scored", id: msg.id, ...scoreContinuation(engine, config, msg.prompt, msg.continuation, msg.plan) });
     } catch (err) {
       post({ type: "error", id: msg.id, message: (err as Error).message, code: (err as { code?: string }).code });
     }

@@ -1,0 +1,166 @@
+// `first eval --compare`: evaluates the full model, FiRST at one or more
+// thresholds and the baselines matched to FiRST's executed layers, on one or
+// more tasks; writes table.json, table.md and the figures. Each finished
+// policy is appended to summaries.jsonl at once, and a rerun with the same
+// folder reuses it; examples resume inside a policy through the runner.
+import { mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { basename, extname, join } from "node:path";
+import { InvalidOptionError } from "../../errors.js";
+import { DEFAULT_EXEMPT, type RouterSetData } from "../../routers/router-set.js";
+import type { LayerPlanSpec } from "../../runtime/layer-plan.js";
+import type { EvalResult, EvaluateOptions, MetricName, TaskDefinition } from "../types.js";
+import { writeFigures } from "./figures.js";
+import { baselinePolicies, BASELINES, firstPolicyName, matchedSkipCount, type Baseline } from "./policies.js";
+import { SummaryStore } from "./store.js";
+import { rowOf, tableJson, tableMarkdown, type CompareRow } from "./table.js";
+
+/** What a comparison needs of a model. */
+export interface CompareModel {
+  config: { nLayers: number };
+  planFor(policy: string, opts?: { exempt?: number[]; dataDir?: string }): Promise<LayerPlanSpec>;
+}
+
+export type Evaluator<M> = (model: M, options: EvaluateOptions) => Promise<EvalResult>;
+
+export interface PolicyEvent {
+  task: string;
+  policy: string;
+  /** running: about to evaluate; done: evaluated now; resumed: read back from summaries.jsonl. */
+  state: "running" | "done" | "resumed";
+  row?: CompareRow;
+}
+
+export interface CompareOptions {
+  /** Registered task names or definitions; each gets its own rows. */
+  tasks?: (string | TaskDefinition)[];
+  /** A generic JSONL file instead of tasks (see EvaluateOptions.dataFile). */
+  dataFile?: string;
+  metric?: MetricName;
+  dataDir?: string;
+  /** FiRST routers; without them the baselines skip `skip` layers. */
+  routers?: RouterSetData;
+  /** FiRST thresholds (default: the checkpoint's). */
+  thresholds?: number[];
+  /** Layers the baselines skip when there are no routers. */
+  skip?: number;
+  baselines?: readonly Baseline[];
+  limit?: number;
+  maxTokens?: number;
+  /** Output folder: summaries.jsonl, runs/<task>/<policy>/, table.json, table.md, figures. */
+  out: string;
+  /** Anything else that must match for finished policies to be reused (e.g. the model and routers paths). */
+  settings?: Record<string, unknown>;
+  /** Small print under the figures. */
+  footnote?: string;
+  /** Write the PNG/SVG figures at the end (default true). */
+  figures?: boolean;
+  onPolicy?: (event: PolicyEvent) => void;
+  onExample?: EvaluateOptions["onExample"];
+  signal?: AbortSignal;
+}
+
+export interface CompareResult {
+  rows: CompareRow[];
+  /** Paths of table.json, table.md and the figures. */
+  files: string[];
+}
+
+/** A file- and folder-safe form of a task or policy name. */
+export const safeName = (s: string): string => s.replace(/[^A-Za-z0-9._-]+/g, "-");
+
+function taskLabel(task: string | TaskDefinition): string {
+  return typeof task === "string" ? task : task.name;
+}
+
+export async function runComparison<M extends CompareModel>(model: M, o: CompareOptions, evaluate: Evaluator<M>): Promise<CompareResult> {
+  const nLayers = model.config.nLayers;
+  const baselines = o.baselines ?? BASELINES;
+  const tasks: (string | TaskDefinition | undefined)[] = o.dataFile !== undefined ? [undefined] : (o.tasks ?? []);
+  if (tasks.length === 0) throw new InvalidOptionError("task", "give a task (or a data file) to compare on");
+  if (o.routers === undefined && o.skip === undefined)
+    throw new InvalidOptionError("skip", "without routers, give the number of layers the baselines skip (--skip k)");
+  if (o.routers !== undefined && o.routers.config.nLayers !== nLayers)
+    throw new InvalidOptionError("routers", `the routers are for ${o.routers.config.nLayers} layers; the model has ${nLayers}`);
+  const exempt = o.routers?.config.exempt ?? DEFAULT_EXEMPT(nLayers);
+  const routable = nLayers - exempt.length;
+  if (o.skip !== undefined && (o.skip < 0 || o.skip > routable))
+    throw new InvalidOptionError("skip", `must be between 0 and ${routable} (the layers that may be skipped); got ${o.skip}`);
+
+  mkdirSync(o.out, { recursive: true });
+  const store = new SummaryStore(join(o.out, "summaries.jsonl"));
+  const common = { limit: o.limit ?? null, maxTokens: o.maxTokens ?? null, dataFile: o.dataFile ?? null, ...o.settings };
+  const rows: CompareRow[] = [];
+  const files = [join(o.out, "table.json"), join(o.out, "table.md")];
+  const writeTables = () => {
+    writeAtomic(files[0], `${JSON.stringify(tableJson(rows), null, 2)}\n`);
+    writeAtomic(files[1], tableMarkdown(rows, nLayers));
+  };
+
+  for (const task of tasks) {
+    const label = task === undefined ? basename(o.dataFile!, extname(o.dataFile!)) : taskLabel(task);
+    const run = async (policy: string, folder: string, plan: () => Promise<Partial<EvaluateOptions>>, threshold?: number) => {
+      const settings = { ...common, ...(threshold !== undefined ? { threshold } : {}) };
+      const finished = store.get(label, policy, settings);
+      if (finished) {
+        const row = rowOf(finished.summary, policy, finished.threshold);
+        row.task = label;
+        rows.push(row);
+        o.onPolicy?.({ task: label, policy, state: "resumed", row });
+        writeTables();
+        return row;
+      }
+      o.signal?.throwIfAborted();
+      o.onPolicy?.({ task: label, policy, state: "running" });
+      const result = await evaluate(model, {
+        ...(task !== undefined ? { task } : { dataFile: o.dataFile, metric: o.metric }),
+        dataDir: o.dataDir,
+        policy,
+        ...(await plan()),
+        limit: o.limit,
+        maxTokens: o.maxTokens,
+        out: join(o.out, "runs", safeName(label), safeName(folder)),
+        onExample: o.onExample,
+        signal: o.signal,
+      });
+      const summary = { ...result.summary, task: label, policy };
+      store.add({ task: label, policy, ...(threshold !== undefined ? { threshold } : {}), settings, summary });
+      const row = rowOf(summary, policy, threshold);
+      rows.push(row);
+      o.onPolicy?.({ task: label, policy, state: "done", row });
+      writeTables();
+      return row;
+    };
+    const ran = new Set<string>();
+    const runBaselines = async (k: number) => {
+      for (const spec of baselinePolicies(baselines, k, nLayers)) {
+        if (ran.has(spec)) continue;
+        ran.add(spec);
+        await run(spec, spec, async () => ({ plan: await model.planFor(spec, { exempt, dataDir: o.dataDir }) }));
+      }
+    };
+
+    await run("full", "full", async () => ({ plan: { kind: "full" } }));
+    if (o.routers !== undefined) {
+      const routers = o.routers;
+      const thresholds = o.thresholds !== undefined && o.thresholds.length > 0 ? o.thresholds : [routers.config.threshold];
+      const several = thresholds.length > 1;
+      for (const t of thresholds) {
+        const name = firstPolicyName(t, several);
+        const row = await run(name, `first@${t}`, async () => ({ routers, threshold: t }), t);
+        await runBaselines(matchedSkipCount(row.executedLayers, nLayers, routable));
+      }
+    } else {
+      await runBaselines(o.skip!);
+    }
+  }
+
+  if (o.figures ?? true) files.push(...writeFigures(o.out, rows, nLayers, { footnote: o.footnote }));
+  return { rows, files };
+}
+
+/** Writes through a temporary file, so a reader never sees half a table. */
+function writeAtomic(path: string, data: string): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, data);
+  renameSync(tmp, path);
+}
