@@ -35,31 +35,17 @@ export function readLines(path: string): string[] {
 export function parseCsv(text: string): Record<string, string>[] {
   const rows: string[][] = [];
   let row: string[] = [];
-  let field = "";
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') {
-        field += '"';
-        i++;
-      } else if (c === '"') quoted = false;
-      else field += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ",") {
-      row.push(field);
-      field = "";
-    } else if (c === "\n" || c === "\r") {
-      if (c === "\r" && text[i + 1] === "\n") i++;
-      row.push(field);
+  // One field and the separator after it; sticky, so fields are read back to back.
+  const field = /(?:"((?:[^"]|"")*)"|([^,\r\n]*))(,|\r?\n|$)/y;
+  while (field.lastIndex < text.length) {
+    const m = field.exec(text);
+    if (m === null) throw new FirstError("INVALID_OPTION", `malformed CSV near character ${field.lastIndex}`);
+    row.push(m[1] !== undefined ? m[1].replaceAll('""', '"') : m[2]);
+    if (m[3] !== ",") {
       rows.push(row);
       row = [];
-      field = "";
-    } else field += c;
-  }
-  if (field.length > 0 || row.length > 0) {
-    row.push(field);
-    rows.push(row);
+      if (m[3] === "") break;
+    }
   }
   const [header, ...body] = rows;
   return body.filter((r) => r.length === header.length).map((r) => Object.fromEntries(header.map((h, i) => [h, r[i]])));

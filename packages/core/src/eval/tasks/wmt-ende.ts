@@ -17,7 +17,8 @@ export function detokenizeMoses(line: string): string {
   s = s.replace(/ @-@ /g, "-").replace(/ @([,.])@ /g, "$1");
   s = s.replace(/\s+([.,!?;:%)\]}])/g, "$1");
   s = s.replace(/([([{„¿¡$€£]) +/g, "$1");
-  s = s.replace(/ ' (s|re|ve|ll|d|m|t)\b/g, "'$1").replace(/ (n't)\b/g, "$1").replace(/(\w) ' (\w)/g, "$1'$2");
+  // Moses splits "he's" into "he 's" and "don't" into "don 't".
+  s = s.replace(/(\w) '(s|re|ve|ll|d|m|t)\b/g, "$1'$2");
   // Straight double quotes: alternate opening (space before) and closing (space after).
   let open = true;
   s = s.replace(/ ?" ?/g, (m) => {
