@@ -5,6 +5,7 @@ import { AbortedError, FirstError, InvalidOptionError, VERSION } from "@first/co
 import { formatUsage, parseArgs, suggest, UsageError, wantsHelp } from "./args.js";
 import type { Command } from "./command.js";
 import { chatCommand } from "./commands/chat.js";
+import { evalCommand } from "./commands/eval.js";
 import { inspectCommand } from "./commands/inspect.js";
 import { pullCommand } from "./commands/pull.js";
 import { runCommand } from "./commands/run.js";
@@ -12,7 +13,7 @@ import { runCommand } from "./commands/run.js";
 const PROGRAM = "first";
 
 // Each command is one entry here (plus its import).
-const COMMANDS: readonly Command[] = [pullCommand, inspectCommand, runCommand, chatCommand];
+const COMMANDS: readonly Command[] = [pullCommand, inspectCommand, runCommand, chatCommand, evalCommand];
 
 function topHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

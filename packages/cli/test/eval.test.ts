@@ -1,0 +1,75 @@
+// `first eval` as a user runs it: help, usage errors, and a --data run on a
+// tiny model with --json and --out (then resumed).
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { makeTinyLlama } from "../../core/src/gguf/tiny-model.js";
+
+const MAIN = fileURLToPath(new URL("../dist/main.js", import.meta.url));
+let dir = "";
+
+function first(args: string[]) {
+  const r = spawnSync(process.execPath, [MAIN, ...args], {
+    encoding: "utf8",
+    env: { ...process.env, FIRST_HOME: dir, FIRST_DEBUG: "" },
+    timeout: 60_000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+beforeAll(() => {
+  if (!fs.existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`pnpm build\` first`);
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "first-eval-cli-"));
+  makeTinyLlama(path.join(dir, "tiny.gguf"), { layers: 3, seed: 2 });
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe("first eval", () => {
+  it("--help lists the flags and the tasks", () => {
+    const r = first(["eval", "--help"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/Usage: first eval/);
+    expect(r.stdout).toMatch(/--task <name>/);
+    expect(r.stdout).toMatch(/--max-tokens/);
+    expect(r.stdout).toMatch(/gsm8k\s+grade-school math/);
+    expect(first(["--help"]).stdout).toMatch(/eval\s+Evaluate/);
+  });
+
+  it("a bad --task exits 2 with the list of tasks; other usage errors exit 2", () => {
+    const r = first(["eval", "--task", "nope"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown task "nope"; tasks: cnn_dailymail_val1000, scitldr, .*wikitext2/);
+    expect(first(["eval"]).code).toBe(2);
+    expect(first(["eval", "--task", "gsm8k", "--metric", "rouge"]).code).toBe(2);
+    const lora = first(["eval", "--task", "gsm8k", "--lora", dir]);
+    expect(lora.code).toBe(2);
+    expect(lora.stderr).toMatch(/LoRA adapters are not supported yet/);
+  });
+
+  it("evaluates a --data file on a tiny model: --json, --out, resume", () => {
+    const data = path.join(dir, "d.jsonl");
+    fs.writeFileSync(data, '{"prompt":"the cat","reference":"sat"}\n{"prompt":"hello","reference":"world"}\n');
+    const out = path.join(dir, "out");
+    const args = ["eval", "--model", path.join(dir, "tiny.gguf"), "--data", data, "--metric", "squad", "--max-tokens", "3", "--threads", "1", "--out", out];
+    const r = first([...args, "--json"]);
+    expect(r.code).toBe(0);
+    const s = JSON.parse(r.stdout);
+    expect(s).toMatchObject({ task: "data:d.jsonl", policy: "full", examples: 2, executedLayers: 3 });
+    expect(Object.keys(s.quality)).toEqual(["em", "f1"]);
+    expect(Object.keys(s.latency)).toEqual(["prefillMsMedian", "decodeMsMedian", "msPerOutputToken", "decodeTokensPerSecond"]);
+    expect(fs.readFileSync(path.join(out, "examples.jsonl"), "utf8").trim().split("\n")).toHaveLength(2);
+    expect(JSON.parse(fs.readFileSync(path.join(out, "summary.json"), "utf8")).examples).toBe(2);
+
+    const again = first([...args, "--policy", "skip:1"]);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/policy\s+skip:1/);
+    expect(again.stdout).toMatch(/skipped\s+1 \(100%\)/);
+    const resumed = first(args);
+    expect(resumed.code).toBe(0);
+    expect(resumed.stderr).toMatch(/2 resumed/);
+    expect(fs.readFileSync(path.join(out, "examples.jsonl"), "utf8").trim().split("\n")).toHaveLength(4);
+  });
+});
