@@ -1,0 +1,57 @@
+// The native Trainer (@first/native) as a TrainBackend.
+import { native, type ModelConfig } from "../native.js";
+import { FirstError } from "../errors.js";
+import type { LoraModule } from "../lora/peft.js";
+import type { TrainBackend } from "./backend.js";
+
+interface NativeTrainerOptions {
+  threads?: number;
+  lora?: { rank: number; alpha: number; targets: string[]; seed?: number };
+}
+type NativeTrainerClass = new (model: unknown, options: NativeTrainerOptions) => TrainBackend;
+
+/** Whether the loaded addon has the Trainer. */
+export function hasNativeTrainer(): boolean {
+  return typeof (native() as unknown as { Trainer?: unknown }).Trainer === "function";
+}
+
+/** A Trainer over the GGUF model at `modelPath` (the weights are loaded once and shared). */
+export function nativeBackendFactory(modelPath: string, threads?: number): {
+  config: ModelConfig;
+  create(lora?: { rank: number; alpha: number; targets: LoraModule[]; seed: number }): TrainBackend;
+} {
+  const lib = native();
+  const Trainer = (lib as unknown as { Trainer?: NativeTrainerClass }).Trainer;
+  if (typeof Trainer !== "function") throw new FirstError("MODEL_LOAD", "this build of @first/native has no Trainer: rebuild the addon");
+  const model = new lib.Model(modelPath);
+  return {
+    config: model.config(),
+    create: (lora) => detachedInput(new Trainer(model, { threads, ...(lora ? { lora: { rank: lora.rank, alpha: lora.alpha, targets: lora.targets, seed: lora.seed } } : {}) })),
+  };
+}
+
+/**
+ * The native backwardLayer(l, g) adds g to dL/dh_l after propagating through
+ * layer l, but the loop knows router l's input gradient only after that call
+ * returns dL/dg_l; TrainBackend's meanHiddenGrad is router l+1's input
+ * gradient, added before layer l. Until the addon offers that, the router
+ * input stays detached with the native Trainer.
+ */
+function detachedInput(t: TrainBackend): TrainBackend {
+  return {
+    loraTensors: () => t.loraTensors(),
+    getLora: (n) => t.getLora(n),
+    setLora: (n, d) => t.setLora(n, d),
+    loraGrad: (n) => t.loraGrad(n),
+    zeroGrad: () => t.zeroGrad(),
+    begin: (s) => t.begin(s),
+    meanHidden: (s, o) => t.meanHidden(s, o),
+    forwardLayer: (l, g) => t.forwardLayer(l, g),
+    loss: () => t.loss(),
+    backwardLayer: (l, g) => {
+      if (g) throw new FirstError("INVALID_OPTION", "--router-input-grad is not supported by the native Trainer yet (the router input is detached)");
+      return t.backwardLayer(l);
+    },
+    end: () => t.end(),
+  };
+}

@@ -1,0 +1,155 @@
+// A whole training run from options: model, data, native Trainer, the loop,
+// and the outputs (DIR/routers in the router checkpoint format, DIR/lora in
+// PEFT format, DIR/train-log.jsonl, DIR/checkpoint/).
+import { existsSync } from "node:fs";
+import { basename, join } from "node:path";
+import { findDataDir } from "../data-dir.js";
+import { FirstError } from "../errors.js";
+import { writePeftAdapter } from "../lora/peft.js";
+import { readGguf } from "../native.js";
+import { resolveModelPath } from "../pull/index.js";
+import { loadRouters, saveRouters } from "../routers/checkpoint.js";
+import { fileSha256, type ModelIdentity } from "../routers/model-identity.js";
+import type { TrainBackend } from "./backend.js";
+import { loadTrainCheckpoint } from "./checkpoint-state.js";
+import { codecForModel, encodeExamples, readJsonlExamples, TrainDataError, type TrainExample, type TrainSequence } from "./data.js";
+import { mixExamples } from "./mix.js";
+import { nativeBackendFactory } from "./native-backend.js";
+import { TrainableRouters } from "./router-net.js";
+import { runTraining, type EvalReport, type StepReport, type TrainResult, type TrainSettings, type TrainStage } from "./run.js";
+
+export interface TrainRunOptions {
+  model?: string;
+  /** A JSONL file, or "mix". */
+  data: string;
+  eval?: string;
+  out: string;
+  settings: TrainSettings;
+  /** Layers that always run (default: 0, 1 and the last). */
+  exempt?: number[];
+  maxSeqLen: number;
+  /** Router checkpoint for a LoRA-only run (default: OUT/routers). */
+  routers?: string;
+  threads?: number;
+  dataDir?: string;
+  mixPerTask?: number;
+  resume?: boolean;
+  /** The command line, recorded in the outputs. */
+  command?: string;
+  signal?: AbortSignal;
+  onStep?(r: StepReport): void;
+  onEval?(r: EvalReport): void;
+  onInfo?(message: string): void;
+  /** Replaces the native Trainer (tests). */
+  backend?(stage: TrainStage): TrainBackend;
+}
+
+export interface TrainRunResult extends TrainResult {
+  routersDir?: string;
+  loraDir?: string;
+  trainSequences: number;
+  dropped: number;
+}
+
+function examplesFor(spec: string, dataDir: string | undefined, perTask: number | undefined, seed: number): TrainExample[] {
+  if (spec === "mix") return mixExamples(findDataDir(dataDir), { perTask, seed });
+  return readJsonlExamples(spec);
+}
+
+export async function trainRouters(o: TrainRunOptions): Promise<TrainRunResult> {
+  const s = o.settings;
+  if (o.resume) {
+    const ckpt = join(o.out, "checkpoint");
+    if (!existsSync(join(ckpt, "state.json"))) throw new TrainDataError(`--resume: ${ckpt} has no checkpoint to continue`);
+    Object.assign(s, loadTrainCheckpoint<{ settings: TrainSettings }>(ckpt).state.settings);
+  }
+  const modelPath = await resolveModelPath(o.model, { pull: true });
+  const factory = o.backend ? null : nativeBackendFactory(modelPath, o.threads);
+  const meta = readGguf(modelPath).metadata;
+  const arch = String(meta["general.architecture"] ?? "llama");
+  const num = (k: string) => Number(meta[`${arch}.${k}`]);
+  const nLayers = factory?.config.nLayers ?? num("block_count");
+  const dModel = factory?.config.dModel ?? num("embedding_length");
+  const normEps = factory?.config.rmsEps ?? num("attention.layer_norm_rms_epsilon");
+  const nHeads = factory?.config.nHeads ?? num("attention.head_count");
+  const shape = {
+    nLayers,
+    dModel,
+    nHeads,
+    nKvHeads: factory?.config.nKvHeads ?? num("attention.head_count_kv"),
+    headDim: factory?.config.headDim ?? dModel / nHeads,
+    ffnDim: factory?.config.ffnDim ?? num("feed_forward_length"),
+  };
+  if (o.exempt && !o.resume) s.exempt = o.exempt;
+  else if (!o.resume) s.exempt = [...new Set([0, 1, nLayers - 1].filter((l) => l < nLayers))].sort((a, b) => a - b);
+  if (s.exempt.some((l) => l < 0 || l >= nLayers)) throw new TrainDataError(`exempt layers must lie in 0..${nLayers - 1}`);
+
+  const codec = codecForModel(modelPath);
+  const train = encodeExamples(codec, examplesFor(o.data, o.dataDir, o.mixPerTask, s.seed), o.maxSeqLen);
+  if (train.sequences.length === 0) throw new TrainDataError(`no training example fits in --max-seq-len ${o.maxSeqLen}`);
+  o.onInfo?.(`${train.sequences.length} training sequences${train.dropped > 0 ? ` (${train.dropped} dropped: a response alone was longer than --max-seq-len)` : ""}`);
+  let evalSeqs: TrainSequence[] | undefined;
+  if (o.eval) evalSeqs = encodeExamples(codec, readJsonlExamples(o.eval), o.maxSeqLen).sequences;
+
+  const identity: ModelIdentity = { architecture: arch, nLayers, dModel, sha256: await fileSha256(modelPath) };
+  let routers: TrainableRouters | undefined;
+  if (!s.stages.includes("routers")) {
+    const dir = o.routers ?? join(o.out, "routers");
+    if (!existsSync(dir)) throw new TrainDataError(`--stage lora needs routers: give --routers DIR (stage-1 output) or run --stage both`);
+    routers = TrainableRouters.fromRouterSetData(loadRouters(dir, identity).data);
+  }
+
+  const backends = new Map<TrainStage, TrainBackend>();
+  const backendFor = (stage: TrainStage): TrainBackend => {
+    if (o.backend) return o.backend(stage);
+    let b = backends.get(stage);
+    if (!b) {
+      b = factory!.create(stage === "lora" ? { rank: s.loraRank, alpha: s.loraAlpha, targets: s.loraTargets, seed: s.seed } : undefined);
+      backends.set(stage, b);
+    }
+    return b;
+  };
+
+  const result = await runTraining({
+    settings: s,
+    shape: { nLayers, dModel, normEps },
+    train: train.sequences,
+    eval: evalSeqs,
+    backend: backendFor,
+    outDir: o.out,
+    routers,
+    meta: { command: o.command, data: o.data, model: modelPath },
+    resume: o.resume,
+    signal: o.signal,
+    onStep: o.onStep,
+    onEval: o.onEval,
+  });
+
+  const name = typeof meta["general.name"] === "string" ? (meta["general.name"] as string) : basename(modelPath);
+  const out: TrainRunResult = { ...result, trainSequences: train.sequences.length, dropped: train.dropped };
+  if (s.stages.includes("routers") && result.routers) {
+    out.routersDir = join(o.out, "routers");
+    saveRouters(out.routersDir, result.routers.toRouterSetData(s.threshold), { ...identity, name }, {
+      command: o.command,
+      steps: result.steps.routers,
+      lambda: s.lambda,
+      alpha: s.alpha,
+      target: s.target,
+      data: o.data,
+      trainSequences: train.sequences.length,
+      maxSeqLen: o.maxSeqLen,
+      seed: s.seed,
+      hardAfter: s.hardAfter,
+      lr: s.lr,
+      batch: s.batch,
+      timeSeconds: Math.round(result.elapsedMs / 100) / 10,
+      lastEval: result.lastEval,
+    });
+  }
+  if (result.lora) {
+    out.loraDir = join(o.out, "lora");
+    writePeftAdapter(out.loraDir, { rank: s.loraRank, alpha: s.loraAlpha, targets: s.loraTargets, baseModel: name, pairs: result.lora.pairs }, shape);
+  }
+  if (!result.finished) throw new FirstError("ABORTED", "training stopped early");
+  return out;
+}

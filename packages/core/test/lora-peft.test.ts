@@ -1,0 +1,82 @@
+// PEFT LoRA folders: what we write has PEFT's names, shapes and config, reads
+// back identically, and bad adapters fail with messages naming the problem.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { readPeftAdapter, writePeftAdapter, type LoraModelShape, type LoraPair } from "../src/lora/peft.js";
+import { readSafetensors, writeSafetensors } from "../src/safetensors.js";
+
+const shape: LoraModelShape = { nLayers: 3, dModel: 8, nHeads: 4, nKvHeads: 2, headDim: 2, ffnDim: 12 };
+const root = mkdtempSync(join(tmpdir(), "first-lora-"));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+function pairs(rank: number): LoraPair[] {
+  const dims = { q: [8, 8], k: [8, 4], down: [12, 8] } as const;
+  return [0, 2].flatMap((layer) =>
+    (Object.keys(dims) as (keyof typeof dims)[]).map((module) => ({
+      layer,
+      module,
+      a: Float32Array.from({ length: rank * dims[module][0] }, (_, i) => i * 0.01 + layer),
+      b: Float32Array.from({ length: dims[module][1] * rank }, (_, i) => -i * 0.02),
+    })),
+  );
+}
+
+describe("PEFT adapters", () => {
+  it("writes PEFT's key names, [r, in] / [out, r] shapes and adapter_config.json, and reads them back", () => {
+    const dir = join(root, "ours");
+    writePeftAdapter(dir, { rank: 2, alpha: 4, targets: ["q", "k", "down"], baseModel: "tiny", pairs: pairs(2) }, shape);
+    const cfg = JSON.parse(readFileSync(join(dir, "adapter_config.json"), "utf8"));
+    expect(cfg).toMatchObject({ peft_type: "LORA", r: 2, lora_alpha: 4, target_modules: ["q_proj", "k_proj", "down_proj"], base_model_name_or_path: "tiny" });
+    const { tensors } = readSafetensors(join(dir, "adapter_model.safetensors"));
+    expect(tensors.get("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight")!.shape).toEqual([2, 8]);
+    expect(tensors.get("base_model.model.model.layers.0.self_attn.k_proj.lora_B.weight")!.shape).toEqual([4, 2]);
+    expect(tensors.get("base_model.model.model.layers.2.mlp.down_proj.lora_A.weight")!.shape).toEqual([2, 12]);
+    expect(tensors.get("base_model.model.model.layers.2.mlp.down_proj.lora_B.weight")!.shape).toEqual([8, 2]);
+    expect(tensors.size).toBe(12);
+    const back = readPeftAdapter(dir, shape);
+    expect(back.scale).toBe(2);
+    expect(back.targets).toEqual(["q", "k", "down"]);
+    expect(back.pairs.map((p) => `${p.layer}.${p.module}`)).toEqual(["0.q", "0.k", "0.down", "2.q", "2.k", "2.down"]);
+    expect(Array.from(back.pairs[5].b)).toEqual(Array.from(pairs(2)[5].b));
+  });
+
+  it("reads adapters saved by PEFT with an adapter name in the keys and rsLoRA scaling", () => {
+    const dir = join(root, "peft");
+    writePeftAdapter(dir, { rank: 4, alpha: 8, targets: ["q"], pairs: pairs(4).filter((p) => p.module === "q") }, shape);
+    const st = join(dir, "adapter_model.safetensors");
+    const { tensors } = readSafetensors(st);
+    writeSafetensors(st, new Map([...tensors].map(([k, v]) => [k.replace(".weight", ".default.weight"), v])));
+    const cfgPath = join(dir, "adapter_config.json");
+    writeFileSync(cfgPath, JSON.stringify({ ...JSON.parse(readFileSync(cfgPath, "utf8")), use_rslora: true }));
+    const a = readPeftAdapter(dir, shape);
+    expect(a.scale).toBe(4);
+    expect(a.pairs).toHaveLength(2);
+  });
+
+  it("rejects unknown modules, wrong shapes, a rank mismatch and layers the model lacks", () => {
+    const make = (name: string, edit: (dir: string) => void) => {
+      const dir = join(root, name);
+      writePeftAdapter(dir, { rank: 2, alpha: 4, targets: ["q", "k", "down"], pairs: pairs(2) }, shape);
+      edit(dir);
+      return dir;
+    };
+    const cfgEdit = (patch: Record<string, unknown>) => (dir: string) => {
+      const p = join(dir, "adapter_config.json");
+      writeFileSync(p, JSON.stringify({ ...JSON.parse(readFileSync(p, "utf8")), ...patch }));
+    };
+    expect(() => readPeftAdapter(make("unknown-target", cfgEdit({ target_modules: ["q_proj", "c_attn"] })), shape)).toThrow(/unknown target module "c_attn"/);
+    expect(() => readPeftAdapter(make("rank", cfgEdit({ r: 3 })), shape)).toThrow(/r = 3/);
+    expect(() => readPeftAdapter(make("type", cfgEdit({ peft_type: "IA3" })), shape)).toThrow(/only "LORA"/);
+    expect(() => readPeftAdapter(join(root, "ours"), { ...shape, dModel: 16 })).toThrow(/this model needs \[2,16\]/);
+    expect(() => readPeftAdapter(join(root, "ours"), { ...shape, nLayers: 2 })).toThrow(/layer 2; the model has 2 layers/);
+    const renamed = make("module", (dir) => {
+      const st = join(dir, "adapter_model.safetensors");
+      const { tensors } = readSafetensors(st);
+      writeSafetensors(st, new Map([...tensors].map(([k, v]) => [k.replace("self_attn.q_proj", "self_attn.qkv_proj"), v])));
+    });
+    expect(() => readPeftAdapter(renamed, shape)).toThrow(/unknown module "self_attn.qkv_proj"/);
+    expect(() => readPeftAdapter(join(root, "missing"))).toThrow(/adapter_config.json is missing/);
+  });
+});
