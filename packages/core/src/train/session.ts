@@ -56,12 +56,27 @@ function examplesFor(spec: string, dataDir: string | undefined, perTask: number 
   return readJsonlExamples(spec);
 }
 
+/** What a checkpoint records about the run besides its settings. */
+interface SavedMeta {
+  command?: string;
+  data?: string;
+  eval?: string;
+  model?: string;
+  maxSeqLen?: number;
+  mixPerTask?: number;
+  routers?: string;
+}
+
 export async function trainRouters(o: TrainRunOptions): Promise<TrainRunResult> {
   const s = o.settings;
   if (o.resume) {
     const ckpt = join(o.out, "checkpoint");
     if (!existsSync(join(ckpt, "state.json"))) throw new TrainDataError(`--resume: ${ckpt} has no checkpoint to continue`);
-    Object.assign(s, loadTrainCheckpoint<{ settings: TrainSettings }>(ckpt).state.settings);
+    const saved = loadTrainCheckpoint<{ settings: TrainSettings; meta?: SavedMeta }>(ckpt).state;
+    Object.assign(s, saved.settings);
+    // The data and model of the interrupted run, unless given again.
+    const m = saved.meta ?? {};
+    o = { ...o, data: o.data || (m.data ?? ""), eval: o.eval ?? m.eval, model: o.model ?? m.model, maxSeqLen: m.maxSeqLen ?? o.maxSeqLen, mixPerTask: m.mixPerTask ?? o.mixPerTask, routers: o.routers ?? m.routers };
   }
   const modelPath = await resolveModelPath(o.model, { pull: true });
   const factory = o.backend ? null : nativeBackendFactory(modelPath, o.threads);
@@ -118,7 +133,7 @@ export async function trainRouters(o: TrainRunOptions): Promise<TrainRunResult> 
     backend: backendFor,
     outDir: o.out,
     routers,
-    meta: { command: o.command, data: o.data, model: modelPath },
+    meta: { command: o.command, data: o.data, eval: o.eval, model: modelPath, maxSeqLen: o.maxSeqLen, mixPerTask: o.mixPerTask, routers: o.routers } satisfies SavedMeta,
     resume: o.resume,
     signal: o.signal,
     onStep: o.onStep,

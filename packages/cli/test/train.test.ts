@@ -1,0 +1,74 @@
+// `first train` as a user runs it: usage, flag errors, and (when the addon
+// has the Trainer) a few steps on a tiny model writing routers, LoRA and log.
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import { createRequire } from "node:module";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { makeTinyLlama } from "../../core/src/gguf/tiny-model.js";
+
+const MAIN = fileURLToPath(new URL("../dist/main.js", import.meta.url));
+let home = "";
+const hasTrainer = (() => {
+  try {
+    return typeof createRequire(import.meta.url)("@first/native").Trainer === "function";
+  } catch {
+    return false;
+  }
+})();
+
+function first(args: string[]) {
+  const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: "utf8", env: { ...process.env, FIRST_HOME: home, FIRST_DEBUG: "" }, timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+beforeAll(() => {
+  home = fs.mkdtempSync(path.join(os.tmpdir(), "first-train-cli-"));
+});
+afterAll(() => fs.rmSync(home, { recursive: true, force: true }));
+
+describe("first train", () => {
+  it("prints its usage with every flag", () => {
+    const r = first(["train", "--help"]);
+    expect(r.code).toBe(0);
+    for (const flag of ["--model", "--data", "--eval", "--out", "--stage", "--lambda", "--alpha", "--target", "--epochs", "--steps", "--lr", "--batch",
+      "--max-seq-len", "--lora-rank", "--lora-alpha", "--lora-targets", "--seed", "--resume", "--router-kind", "--router-hidden", "--threshold",
+      "--hard-after", "--eval-every", "--save-every", "--warmup", "--weight-decay", "--clip", "--threads", "--data-dir"])
+      expect(r.stdout).toContain(flag);
+    expect(first(["--help"]).stdout).toMatch(/train\s+Train FiRST routers/);
+  });
+
+  it("exits 2 on bad flags and missing required ones", () => {
+    for (const args of [
+      ["train", "--bogus"],
+      ["train", "--data", "x.jsonl"],
+      ["train", "--out", "o"],
+      ["train", "--out", "o", "--data", "x.jsonl", "--stage", "all"],
+      ["train", "--out", "o", "--data", "x.jsonl", "--lambda", "-1"],
+      ["train", "--out", "o", "--data", "x.jsonl", "--lora-targets", "q,qkv"],
+      ["train", "--out", "o", "--data", "x.jsonl", "--hard-after", "2"],
+      ["train", "--out", "o", "--data", "x.jsonl", "--router-kind", "deep"],
+    ]) {
+      const r = first(args);
+      expect(r.code, args.join(" ")).toBe(2);
+      expect(r.stderr).toContain("first train");
+    }
+  });
+
+  it.skipIf(!hasTrainer)("trains a tiny model for a few steps and writes routers, LoRA and the log", async () => {
+    const model = path.join(home, "tiny.gguf");
+    makeTinyLlama(model, { layers: 5, seed: 3 });
+    const data = path.join(home, "d.jsonl");
+    fs.writeFileSync(data, Array.from({ length: 8 }, (_, i) => JSON.stringify({ prompt: `hello ${i}`, response: " world" })).join("\n"));
+    const out = path.join(home, "run");
+    const r = first(["train", "--model", model, "--data", data, "--out", out, "--stage", "both", "--steps", "3", "--batch", "2", "--threads", "1", "--max-seq-len", "32"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain("routers:");
+    for (const f of ["routers/router.json", "routers/routers.safetensors", "lora/adapter_config.json", "lora/adapter_model.safetensors", "train-log.jsonl", "checkpoint/state.json"])
+      expect(fs.existsSync(path.join(out, f)), f).toBe(true);
+    const resumed = first(["train", "--out", out, "--resume", "--model", model]);
+    expect(resumed.code, resumed.stderr).toBe(0);
+  });
+});
