@@ -14,6 +14,7 @@ import {
   type GenerationResult,
 } from "./generation.js";
 import { findDataDir } from "./data-dir.js";
+import { loraPayload } from "./lora/engine-lora.js";
 import { readGguf, type ModelConfig } from "./native.js";
 import { firstHome } from "./paths.js";
 import { parsePolicy, policyMask } from "./policies/policy.js";
@@ -27,7 +28,9 @@ import type { ScoreResult } from "./runtime/score.js";
 import { validateSampling } from "./sampling/index.js";
 import { TextStreamDecoder, Tokenizer } from "./tokenizer/index.js";
 
-export interface LoadModelOptions extends Omit<EngineLoadOptions, "modelPath"> {
+export interface LoadModelOptions extends Omit<EngineLoadOptions, "modelPath" | "lora"> {
+  /** A PEFT LoRA adapter folder to apply (unmerged). */
+  lora?: string;
   /** Download the model when an alias or hf: source is not cached yet (default true). */
   pull?: boolean;
 }
@@ -56,9 +59,10 @@ export async function loadModel(pathOrAlias?: string, options: LoadModelOptions 
   const tokenizer = existsSync(tokenizerJson)
     ? Tokenizer.fromTokenizerJson(JSON.parse(readFileSync(tokenizerJson, "utf8")))
     : Tokenizer.fromGgufMetadata(info.metadata);
+  const lora = options.lora === undefined ? undefined : loraPayload(options.lora, info.metadata);
   const worker = new Worker(new URL("./runtime/worker.js", import.meta.url));
   const model = new LoadedModel(path, info.metadata, tokenizer, worker);
-  await model.start({ ...options, modelPath: path });
+  await model.start({ ...options, modelPath: path, lora });
   return model;
 }
 

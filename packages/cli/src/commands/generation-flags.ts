@@ -6,6 +6,7 @@ export const modelFlags = {
   model: { type: "string", short: "m", help: "GGUF path, model name or hf:<owner>/<repo>/<file>", default: "smollm2-135m-instruct", valueName: "path" },
   threads: { type: "int", short: "t", help: "CPU threads (default: all cores)", min: 1, max: 1024 },
   ctx: { type: "int", help: "context length in tokens (default: the model's)", min: 16 },
+  lora: { type: "string", help: "PEFT LoRA adapter folder to apply (adapter_config.json + adapter_model.safetensors)", valueName: "dir" },
 } as const satisfies Record<string, FlagSpec>;
 
 export const layerFlags = {
@@ -64,6 +65,6 @@ export function generateOptions(f: SamplingFlagValues, signal: AbortSignal): Gen
   };
 }
 
-export async function openModel(f: { model: string; threads?: number; ctx?: number }): Promise<LoadedModel> {
-  return loadModel(f.model, { threads: f.threads, contextLength: f.ctx, maxSequences: 1 });
+export async function openModel(f: { model: string; threads?: number; ctx?: number; lora?: string }): Promise<LoadedModel> {
+  return loadModel(f.model, { threads: f.threads, contextLength: f.ctx, maxSequences: 1, lora: f.lora });
 }

@@ -7,6 +7,8 @@ export interface EngineLoadOptions {
   kvBlocks?: number;
   maxSequences?: number;
   contextLength?: number;
+  /** A LoRA adapter to apply (read and validated on the main thread). */
+  lora?: import("../lora/engine-lora.js").EngineLoraPayload;
 }
 
 import type { SamplingOptions } from "../sampling/options.js";

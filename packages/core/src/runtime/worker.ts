@@ -1,6 +1,7 @@
 // Entry point of the engine worker thread: owns the native model and engine,
 // so generation never blocks the main thread's event loop.
 import { parentPort } from "node:worker_threads";
+import { applyLora } from "../lora/engine-lora.js";
 import { native, type ModelConfig, type NativeEngine } from "../native.js";
 import { measureBlockInfluence } from "./block-influence.js";
 import type { FromWorker, ToWorker } from "./protocol.js";
@@ -20,6 +21,7 @@ port.on("message", (msg: ToWorker) => {
       const { Model, Engine } = native();
       const model = new Model(msg.options.modelPath);
       engine = new Engine(model, msg.options);
+      if (msg.options.lora) applyLora(engine, msg.options.lora);
       config = model.config();
       scheduler = new Scheduler(engine, config.nLayers, config.dModel, config.vocabSize, post);
       post({ type: "loaded", config, engine: engine.info() });

@@ -1,0 +1,37 @@
+// Handing a PEFT adapter to the inference engine (unmerged LoRA: the
+// quantized weights stay as they are; each adapted projection adds
+// scale * B (A x)). The adapter crosses to the engine worker as plain data.
+import { FirstError } from "../errors.js";
+import { readPeftAdapter, type LoraModelShape, type LoraModule } from "./peft.js";
+
+/** What the engine worker receives in its "load" message. */
+export interface EngineLoraPayload {
+  scale: number;
+  rank: number;
+  pairs: { layer: number; module: LoraModule; a: Float32Array; b: Float32Array }[];
+}
+
+/** The model sizes a LoRA's shapes depend on, from GGUF metadata. */
+export function loraShapeFromMetadata(meta: Record<string, unknown>): LoraModelShape {
+  const arch = String(meta["general.architecture"] ?? "llama");
+  const num = (k: string) => Number(meta[`${arch}.${k}`]);
+  const dModel = num("embedding_length"), nHeads = num("attention.head_count");
+  const kv = meta[`${arch}.attention.head_count_kv`] === undefined ? nHeads : num("attention.head_count_kv");
+  const headDim = meta[`${arch}.attention.key_length`] === undefined ? dModel / nHeads : num("attention.key_length");
+  return { nLayers: num("block_count"), dModel, nHeads, nKvHeads: kv, headDim, ffnDim: num("feed_forward_length") };
+}
+
+/** Reads and validates the adapter folder against the model. */
+export function loraPayload(dir: string, meta: Record<string, unknown>): EngineLoraPayload {
+  const a = readPeftAdapter(dir, loraShapeFromMetadata(meta));
+  return { scale: a.scale, rank: a.rank, pairs: a.pairs };
+}
+
+type LoraEngine = { setLora?: (layer: number, module: string, a: Float32Array, b: Float32Array, scale: number) => void };
+
+/** Installs the adapter on an engine (in the worker). */
+export function applyLora(engine: unknown, lora: EngineLoraPayload): void {
+  const e = engine as LoraEngine;
+  if (typeof e.setLora !== "function") throw new FirstError("MODEL_LOAD", "this build of @first/native cannot apply LoRA adapters (no Engine.setLora): rebuild the addon");
+  for (const p of lora.pairs) e.setLora(p.layer, p.module, p.a, p.b, lora.scale);
+}

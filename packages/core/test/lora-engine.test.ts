@@ -1,0 +1,108 @@
+// LoRA at inference: an adapter written by us loads into the engine, B = 0
+// leaves the tokens unchanged, and a non-zero adapter changes the logits as
+// the Trainer's forward (with the same adapter) predicts. The engine parts
+// are skipped when the addon has no Engine.setLora.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { makeTinyLlama } from "../src/gguf/tiny-model.js";
+import { applyLora, loraPayload } from "../src/lora/engine-lora.js";
+import { moduleDims, writePeftAdapter, type LoraModelShape, type LoraModule, type LoraPair } from "../src/lora/peft.js";
+import { TrainRandom } from "../src/train/random.js";
+import { core, logSoftmax, native } from "./support/engine.js";
+
+const LAYERS = 3;
+const shape: LoraModelShape = { nLayers: LAYERS, dModel: 64, nHeads: 4, nKvHeads: 2, headDim: 16, ffnDim: 128 };
+const targets: LoraModule[] = ["q", "v", "o", "down"];
+let dir: string;
+const engineHasLora = (() => {
+  try {
+    return typeof (native().Engine.prototype as { setLora?: unknown }).setLora === "function";
+  } catch {
+    return false;
+  }
+})();
+
+function adapter(name: string, zeroB: boolean): string {
+  const rng = new TrainRandom(11);
+  const pairs: LoraPair[] = [];
+  for (let layer = 0; layer < LAYERS; layer++)
+    for (const module of targets) {
+      const [inDim, outDim] = moduleDims(module, shape);
+      pairs.push({
+        layer,
+        module,
+        a: Float32Array.from({ length: 4 * inDim }, () => rng.uniform(1 / Math.sqrt(inDim))),
+        b: Float32Array.from({ length: outDim * 4 }, () => (zeroB ? 0 : rng.uniform(0.3))),
+      });
+    }
+  const out = join(dir, name);
+  writePeftAdapter(out, { rank: 4, alpha: 8, targets, pairs }, shape);
+  return out;
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "first-lora-engine-"));
+  makeTinyLlama(join(dir, "tiny.gguf"), { layers: LAYERS, seed: 5 });
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("LoRA at inference", () => {
+  it("validates the adapter against the model before loading", async () => {
+    const meta = native().readGguf(join(dir, "tiny.gguf")).metadata;
+    const ok = loraPayload(adapter("ok", false), meta);
+    expect(ok.scale).toBe(2);
+    expect(ok.pairs).toHaveLength(LAYERS * targets.length);
+    const lib = await core();
+    await expect(lib.loadModel(join(dir, "tiny.gguf"), { lora: join(dir, "nowhere") })).rejects.toThrow(/adapter_config.json is missing/);
+    expect(() => applyLora({}, ok)).toThrow(/no Engine.setLora/);
+  });
+
+  it.skipIf(!engineHasLora)("an adapter with B = 0 leaves the greedy tokens unchanged", async () => {
+    const lib = await core();
+    const opts = { threads: 1, maxSequences: 1 };
+    const gen = async (lora?: string) => {
+      const m = await lib.loadModel(join(dir, "tiny.gguf"), { ...opts, lora });
+      try {
+        return (await m.generate("hello world and the", { temperature: 0, maxTokens: 12 }).result).tokens;
+      } finally {
+        await m.close();
+      }
+    };
+    expect(await gen(adapter("zero", true))).toEqual(await gen());
+  });
+
+  it.skipIf(!engineHasLora || typeof native().Trainer !== "function")("a non-zero adapter changes the logits as the Trainer's forward predicts", () => {
+    const { Model, Engine, Trainer } = native();
+    const model = new Model(join(dir, "tiny.gguf"));
+    const payload = loraPayload(adapter("nonzero", false), native().readGguf(join(dir, "tiny.gguf")).metadata);
+    const tokens = Int32Array.from([5, 9, 40, 41, 7, 12, 30, 3]);
+    const targetsOf = Int32Array.from([...tokens.slice(1), -1]);
+    const ce = (lora: boolean) => {
+      const engine = new Engine(model, { threads: 1, contextLength: 64 });
+      if (lora) applyLora(engine, payload);
+      const seq = engine.createSequence();
+      engine.beginBatch([{ seq, tokens }]);
+      for (let l = 0; l < LAYERS; l++) engine.runLayer(l, [0]);
+      const logits = engine.logits(false);
+      engine.commitBatch();
+      const vocab = logits.length / tokens.length;
+      let sum = 0;
+      for (let i = 0; i + 1 < tokens.length; i++) sum -= logSoftmax(logits.subarray(i * vocab, (i + 1) * vocab))[targetsOf[i]];
+      return sum / (tokens.length - 1);
+    };
+    const trainer = new Trainer(model, { threads: 1, lora: { rank: 4, alpha: 8, targets } });
+    for (const t of trainer.loraTensors()) {
+      const p = payload.pairs.find((x) => x.layer === t.layer && x.module === t.module)!;
+      trainer.setLora(t.name, t.kind === "A" ? p.a : p.b);
+    }
+    trainer.begin([{ tokens, targets: targetsOf, promptLength: 3 }]);
+    for (let l = 0; l < LAYERS; l++) trainer.forwardLayer(l, Float32Array.of(1));
+    const predicted = trainer.loss().loss;
+    trainer.end();
+    const base = ce(false), adapted = ce(true);
+    expect(Math.abs(adapted - base)).toBeGreaterThan(0.01);
+    expect(adapted).toBeCloseTo(predicted, 3);
+  });
+});
