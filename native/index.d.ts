@@ -80,3 +80,57 @@ export declare class Engine {
 
 export declare function readGguf(path: string): GgufInfo;
 export declare const kernels: string;
+
+// ---- Training (binding/trainer.cc) ----------------------------------------------
+// h_{l+1} = h_l + g_l * (F_l(h_l) - h_l) with one gate per sequence and layer.
+// Order per step: begin, forwardLayer 0..L-1, loss, backwardLayer L-1..0, end.
+
+export type LoraModuleName = "q" | "k" | "v" | "o" | "gate" | "up" | "down";
+
+export interface TrainerOptions {
+  threads?: number;
+  /** vocabulary rows per cross-entropy chunk (default 4096) */
+  ceChunk?: number;
+  /** scale = alpha / rank (alpha defaults to rank); A ~ U(+-1/sqrt(in)), B = 0 */
+  lora?: { rank: number; alpha?: number; targets: LoraModuleName[]; seed?: number };
+}
+
+export interface LoraTensorInfo {
+  /** "blk.<layer>.<module>.<A|B>" */
+  name: string;
+  layer: number;
+  module: LoraModuleName;
+  kind: "A" | "B";
+  /** A: rank x in, B: out x rank (row-major) */
+  rows: number;
+  cols: number;
+}
+
+export interface TrainSequence {
+  tokens: Int32Array | number[];
+  /** -1: no loss at this position; else the token id to predict from it */
+  targets: Int32Array | number[];
+  /** 1..tokens.length; meanHidden averages positions [0, promptLength) */
+  promptLength: number;
+}
+
+export declare class Trainer {
+  constructor(model: Model, options?: TrainerOptions);
+  loraTensors(): LoraTensorInfo[];
+  getLora(name: string): Float32Array;
+  setLora(name: string, data: Float32Array): void;
+  /** accumulated over backward passes until zeroGrad() */
+  loraGrad(name: string): Float32Array;
+  zeroGrad(): void;
+  begin(seqs: TrainSequence[]): void;
+  /** mean over the prompt positions of the hidden state entering the next layer */
+  meanHidden(seq: number, out?: Float32Array): Float32Array;
+  /** one gate per sequence; a gate of exactly 0 skips the layer for that sequence */
+  forwardLayer(layer: number, gates: Float32Array): void;
+  /** mean cross-entropy over positions with targets >= 0 (whole batch) */
+  loss(): { loss: number; tokens: number };
+  /** returns dL/dg_l per sequence (0 where the gate was 0); meanHiddenGrad: nSeq x dModel */
+  backwardLayer(layer: number, meanHiddenGrad?: Float32Array): Float32Array;
+  end(): void;
+  info(): { threads: number; nSequences: number };
+}

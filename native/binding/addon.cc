@@ -11,6 +11,7 @@
 #include "first/gguf.h"
 #include "first/model.h"
 #include "first/quant.h"
+#include "trainer.h"
 
 namespace {
 
@@ -323,6 +324,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Engine", EngineWrap::Define(env));
   exports.Set("readGguf", Napi::Function::New(env, ReadGguf));
   exports.Set("kernels", Napi::String::New(env, first::kernel_isa()));
+  register_trainer(env, exports, [](const Napi::Value& v) -> std::shared_ptr<Model> {
+    if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(v.Env().GetInstanceData<Napi::FunctionReference>()->Value()))
+      return nullptr;
+    return ModelWrap::Unwrap(v.As<Napi::Object>())->model;
+  });
   return exports;
 }
 

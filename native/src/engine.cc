@@ -163,6 +163,40 @@ void Engine::run_layer(int layer, const std::vector<int>& which) {
   }
 }
 
+void layer_qkv(const ModelConfig& c, const LayerWeights& L, const LayerLora* lora, const float* x, int64_t n,
+               const LayerActs& a, ThreadPool& pool, MatmulScratch& mm) {
+  const int d = c.d_model, qd = c.q_dim(), kvd = c.kv_dim();
+  rmsnorm(x, L.attn_norm.data(), a.xn, n, d, c.rms_eps);
+  matmul_multi({&L.wq, &L.wk, &L.wv}, a.xn, n, d, {a.q, a.k, a.v}, {qd, kvd, kvd}, pool, mm);
+  if (!lora) return;
+  float* outs[3] = {a.q, a.k, a.v};
+  const int64_t lds[3] = {qd, kvd, kvd};
+  for (int m = 0; m < 3; ++m)
+    if (const LoraAdapter* ad = lora->module[m]) lora_forward(*ad, a.xn, n, d, outs[m], lds[m], a.lora_t[m], pool);
+}
+
+void layer_attn_out(const ModelConfig& c, const LayerWeights& L, const LayerLora* lora, float* x, int64_t n,
+                    const LayerActs& a, ThreadPool& pool, MatmulScratch& mm) {
+  const int d = c.d_model, qd = c.q_dim();
+  matmul(L.wo, a.att, n, qd, x, d, /*accumulate=*/true, pool, mm);
+  const int o = static_cast<int>(LoraModule::O);
+  if (lora && lora->module[o]) lora_forward(*lora->module[o], a.att, n, qd, x, d, a.lora_t[o], pool);
+}
+
+void layer_mlp(const ModelConfig& c, const LayerWeights& L, const LayerLora* lora, float* x, int64_t n,
+               const LayerActs& a, ThreadPool& pool, MatmulScratch& mm) {
+  const int d = c.d_model, ff = c.ffn_dim;
+  const int g = static_cast<int>(LoraModule::Gate), u = static_cast<int>(LoraModule::Up),
+            dn = static_cast<int>(LoraModule::Down);
+  rmsnorm(x, L.ffn_norm.data(), a.xn, n, d, c.rms_eps);
+  matmul_multi({&L.w_gate, &L.w_up}, a.xn, n, d, {a.gate, a.up}, {ff, ff}, pool, mm);
+  if (lora && lora->module[g]) lora_forward(*lora->module[g], a.xn, n, d, a.gate, ff, a.lora_t[g], pool);
+  if (lora && lora->module[u]) lora_forward(*lora->module[u], a.xn, n, d, a.up, ff, a.lora_t[u], pool);
+  silu_mul(a.gate, a.up, a.act, n * ff);
+  matmul(L.w_down, a.act, n, ff, x, d, /*accumulate=*/true, pool, mm);
+  if (lora && lora->module[dn]) lora_forward(*lora->module[dn], a.act, n, ff, x, d, a.lora_t[dn], pool);
+}
+
 // One llama decoder layer on n rows (x updated in place):
 //   x += Wo · attn(rope(Wq·norm(x)), cache)   then   x += Wdown · (silu(Wgate·norm(x)) * Wup·norm(x))
 void Engine::layer_forward(int layer, float* x, int64_t n, const std::vector<int>& which) {
@@ -177,8 +211,31 @@ void Engine::layer_forward(int layer, float* x, int64_t n, const std::vector<int
   grow(gate_, static_cast<size_t>(n) * ff);
   grow(up_, static_cast<size_t>(n) * ff);
 
-  rmsnorm(x, L.attn_norm.data(), xn_.data(), n, d, c.rms_eps);
-  matmul_multi({&L.wq, &L.wk, &L.wv}, xn_.data(), n, d, {q_.data(), k_.data(), v_.data()}, {qd, kvd, kvd}, pool_, mm_);
+  LayerActs acts;
+  acts.xn = xn_.data();
+  acts.q = q_.data();
+  acts.k = k_.data();
+  acts.v = v_.data();
+  acts.att = att_.data();
+  acts.gate = gate_.data();
+  acts.up = up_.data();
+  acts.act = gate_.data();
+  const LayerLora* lora = nullptr;
+  if (!lora_.empty() && lora_[layer].any()) {
+    lora = &lora_[layer];
+    size_t total = 0;
+    for (const LoraAdapter* ad : lora->module)
+      if (ad) total += static_cast<size_t>(n) * ad->rank;
+    grow(lora_t_, total);
+    size_t off = 0;
+    for (int m = 0; m < kLoraModules; ++m)
+      if (const LoraAdapter* ad = lora->module[m]) {
+        acts.lora_t[m] = lora_t_.data() + off;
+        off += static_cast<size_t>(n) * ad->rank;
+      }
+  }
+
+  layer_qkv(c, L, lora, x, n, acts, pool_, mm_);
 
   // RoPE on queries in place; keys are rotated while being written into the
   // cache, values copied straight in.
@@ -202,12 +259,35 @@ void Engine::layer_forward(int layer, float* x, int64_t n, const std::vector<int
     }
   }
   attention(kv_, layer, ab, c.n_heads, c.n_kv_heads, c.head_dim, pool_);
-  matmul(L.wo, att_.data(), n, qd, x, d, /*accumulate=*/true, pool_, mm_);
+  layer_attn_out(c, L, lora, x, n, acts, pool_, mm_);
+  layer_mlp(c, L, lora, x, n, acts, pool_, mm_);
+}
 
-  rmsnorm(x, L.ffn_norm.data(), xn_.data(), n, d, c.rms_eps);
-  matmul_multi({&L.w_gate, &L.w_up}, xn_.data(), n, d, {gate_.data(), up_.data()}, {ff, ff}, pool_, mm_);
-  silu_mul(gate_.data(), up_.data(), gate_.data(), n * ff);
-  matmul(L.w_down, gate_.data(), n, ff, x, d, /*accumulate=*/true, pool_, mm_);
+void Engine::set_lora(int layer, const std::string& module, int rank, const float* A, const float* B, float scale) {
+  const ModelConfig& c = config();
+  if (layer < 0 || layer >= c.n_layers) throw Error("set_lora: layer " + std::to_string(layer) + " out of range");
+  const LoraModule m = parse_lora_module(module);
+  if (rank <= 0 || rank > 4096) throw Error("set_lora: rank must be in 1..4096");
+  if (!A || !B) throw Error("set_lora: missing A or B");
+  const LayerWeights& L = model_.layer(layer);
+  const WeightView* w[kLoraModules] = {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down};
+  if (lora_.empty()) {
+    lora_store_.assign(c.n_layers, std::vector<LoraAdapter>(kLoraModules));
+    lora_.assign(c.n_layers, LayerLora{});
+  }
+  LoraAdapter& ad = lora_store_[layer][static_cast<int>(m)];
+  ad.rank = rank;
+  ad.in = w[static_cast<int>(m)]->cols;
+  ad.out = w[static_cast<int>(m)]->rows;
+  ad.scale = scale;
+  ad.A.assign(A, A + rank * ad.in);
+  ad.B.assign(B, B + ad.out * rank);
+  lora_[layer].module[static_cast<int>(m)] = &ad;
+}
+
+void Engine::clear_lora() {
+  lora_.clear();
+  lora_store_.clear();
 }
 
 void Engine::mean_hidden(int entry, float* out) const {

@@ -8,8 +8,10 @@
 // that skip a layer pass through it untouched and never get KV blocks for it.
 #pragma once
 #include <memory>
+#include <string>
 #include <vector>
 #include "first/kv_cache.h"
+#include "first/lora.h"
 #include "first/matmul.h"
 #include "first/model.h"
 #include "first/ops.h"
@@ -29,6 +31,28 @@ struct BatchEntry {
   int seq = -1;
   std::vector<int32_t> tokens;
 };
+
+// Pieces of the llama decoder layer, shared by the engine and the trainer so
+// both compute the same numbers. x: n rows of d_model. Intermediates go where
+// `acts` points (row-major, n rows); lora_t[m] (n x rank) receives X A^T of
+// module m when the layer has an adapter there.
+struct LayerActs {
+  float* xn = nullptr;                    // n x d: the normed input of the block
+  float *q = nullptr, *k = nullptr, *v = nullptr;  // n x q_dim, kv_dim, kv_dim (before RoPE)
+  float* att = nullptr;                   // n x q_dim: attention output (input of Wo)
+  float *gate = nullptr, *up = nullptr;   // n x ffn_dim
+  float* act = nullptr;                   // n x ffn_dim: silu(gate) * up (may equal gate)
+  float* lora_t[kLoraModules] = {};
+};
+// xn = rmsnorm(x) * attn_norm; q, k, v = projections of xn.
+void layer_qkv(const ModelConfig& c, const LayerWeights& L, const LayerLora* lora, const float* x, int64_t n,
+               const LayerActs& a, ThreadPool& pool, MatmulScratch& mm);
+// x += Wo * att.
+void layer_attn_out(const ModelConfig& c, const LayerWeights& L, const LayerLora* lora, float* x, int64_t n,
+                    const LayerActs& a, ThreadPool& pool, MatmulScratch& mm);
+// x += Wdown * (silu(Wgate xn) * Wup xn), xn = rmsnorm(x) * ffn_norm.
+void layer_mlp(const ModelConfig& c, const LayerWeights& L, const LayerLora* lora, float* x, int64_t n,
+               const LayerActs& a, ThreadPool& pool, MatmulScratch& mm);
 
 class Engine {
  public:
@@ -72,6 +96,12 @@ class Engine {
   // Advances every entry's sequence by its tokens; ends the step.
   void commit_batch();
 
+  // Unmerged LoRA on a layer's projection: y += scale * B (A x), module one
+  // of q,k,v,o,gate,up,down; A: rank x in, B: out x rank (copied). Replaces
+  // any adapter already there. Layers without adapters run as before.
+  void set_lora(int layer, const std::string& module, int rank, const float* A, const float* B, float scale);
+  void clear_lora();
+
  private:
   struct Entry {
     int seq;
@@ -93,8 +123,11 @@ class Engine {
   int64_t n_rows_ = 0;
   std::vector<float> hidden_;  // n_rows_ x d
 
+  std::vector<std::vector<LoraAdapter>> lora_store_;  // [layer][module], rank 0 = none
+  std::vector<LayerLora> lora_;                        // [layer], empty when no adapter was ever set
+
   // Scratch reused across steps so decode does not allocate.
-  std::vector<float> x_, xn_, q_, k_, v_, att_, gate_, up_, rows_;
+  std::vector<float> x_, xn_, q_, k_, v_, att_, gate_, up_, rows_, lora_t_;
   MatmulScratch mm_;
 };
 
