@@ -4,6 +4,7 @@
 import { AbortedError, FirstError, InvalidOptionError, VERSION } from "@first/core";
 import { formatUsage, parseArgs, suggest, UsageError, wantsHelp } from "./args.js";
 import type { Command } from "./command.js";
+import { benchCommand } from "./commands/bench.js";
 import { chatCommand } from "./commands/chat.js";
 import { evalCommand } from "./commands/eval.js";
 import { inspectCommand } from "./commands/inspect.js";
@@ -13,7 +14,7 @@ import { runCommand } from "./commands/run.js";
 const PROGRAM = "first";
 
 // Each command is one entry here (plus its import).
-const COMMANDS: readonly Command[] = [pullCommand, inspectCommand, runCommand, chatCommand, evalCommand];
+const COMMANDS: readonly Command[] = [pullCommand, inspectCommand, runCommand, chatCommand, benchCommand, evalCommand];
 
 function topHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

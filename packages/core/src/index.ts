@@ -33,3 +33,6 @@ export { readSafetensors, writeSafetensors, SafetensorsError, type NamedTensor }
 export { findDataDir } from "./data-dir.js";
 export type { ScoreResult } from "./runtime/score.js";
 export * from "./eval/index.js";
+export * from "./eval/compare/index.js";
+export * from "./bench/index.js";
+export * from "./plot/index.js";

@@ -11,6 +11,8 @@ export interface CompareRow {
   decodeTokensPerSecond: number;
   msPerOutputToken: number;
   kvBytesPerSequence: number;
+  /** Median prefill time per example (the speed of likelihood tasks, which do not decode). */
+  prefillMsMedian: number;
   task: string;
   examples: number;
   /** Router threshold (FiRST rows). */
@@ -52,6 +54,7 @@ export function rowOf(summary: EvalSummary, policy: string, threshold?: number):
     decodeTokensPerSecond: summary.latency.decodeTokensPerSecond,
     msPerOutputToken: summary.latency.msPerOutputToken,
     kvBytesPerSequence: summary.kvBytesPerSequence,
+    prefillMsMedian: summary.latency.prefillMsMedian,
     task: summary.task,
     examples: summary.examples,
     ...(threshold !== undefined ? { threshold } : {}),
@@ -70,6 +73,7 @@ export function tableJson(rows: CompareRow[]): CompareTable {
       executedLayers: r(row.executedLayers, 2),
       decodeTokensPerSecond: r(row.decodeTokensPerSecond, 2),
       msPerOutputToken: r(row.msPerOutputToken, 3),
+      prefillMsMedian: r(row.prefillMsMedian, 2),
       skippedLayers: row.skippedLayers.map((v) => r(v, 4)),
     })),
   };

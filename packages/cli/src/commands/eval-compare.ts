@@ -1,0 +1,151 @@
+// `first eval --compare`: the full model, FiRST at one or more thresholds and
+// the layer-skipping baselines matched to FiRST's executed layers, on one or
+// more tasks. Writes table.md, table.json, summaries.jsonl (resumable) and the
+// figures quality-vs-speed and skip-heatmap (SVG and PNG) to --out.
+import { basename } from "node:path";
+import os from "node:os";
+import {
+  compare,
+  getTask,
+  parseBaselines,
+  parseThresholds,
+  tableJson,
+  tableMarkdown,
+  TASKS,
+  type MetricName,
+  type PolicyEvent,
+} from "@first/core";
+import { UsageError, type FlagSpec } from "../args.js";
+import { formatDuration } from "../progress.js";
+import { openModel } from "./generation-flags.js";
+
+/** Flags `first eval` adds for --compare. */
+export const compareFlags = {
+  compare: { type: "boolean", help: "compare full, FiRST (--routers) and the baselines; tables and figures go to --out" },
+  thresholds: { type: "string", help: "--compare: FiRST thresholds, e.g. 0.3,0.5,0.7 (default: the checkpoint's)", valueName: "list" },
+  baselines: { type: "string", help: "--compare: baselines among uls,bi,random,last,exit (default: all)", valueName: "list" },
+  skip: { type: "int", help: "--compare without --routers: layers each baseline skips", min: 0, valueName: "k" },
+} as const satisfies Record<string, FlagSpec>;
+
+export const DEFAULT_COMPARE_OUT = "first-compare";
+
+export interface CompareFlagValues {
+  model: string;
+  threads?: number;
+  ctx?: number;
+  task?: string;
+  data?: string;
+  metric?: string;
+  policy?: string;
+  routers?: string;
+  threshold?: number;
+  dataDir?: string;
+  limit?: number;
+  maxTokens?: number;
+  out?: string;
+  json: boolean;
+  thresholds?: string;
+  baselines?: string;
+  skip?: number;
+}
+
+/** Checks the flags of a comparison; returns the task names and the thresholds. */
+export function compareSettings(f: CompareFlagValues): { tasks: string[]; thresholds: number[] } {
+  if ((f.task === undefined) === (f.data === undefined)) throw new UsageError("give --task NAME[,NAME...] or --data FILE");
+  if (f.policy !== undefined) throw new UsageError("--compare runs its own policies; leave out --policy (use --baselines and --skip)");
+  if (f.metric !== undefined && f.data === undefined) throw new UsageError("--metric applies to --data (tasks have their own metrics)");
+  if (f.thresholds !== undefined && f.threshold !== undefined) throw new UsageError("give --thresholds or --threshold, not both");
+  if (f.routers === undefined) {
+    if (f.thresholds !== undefined || f.threshold !== undefined) throw new UsageError("--thresholds applies to --routers");
+    if (f.skip === undefined) throw new UsageError("without --routers, give --skip k: the layers each baseline skips");
+  } else if (f.skip !== undefined) {
+    throw new UsageError("--skip is for comparisons without --routers (with routers, k follows FiRST's executed layers)");
+  }
+  const tasks = f.task === undefined ? [] : f.task.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+  for (const t of tasks) {
+    try {
+      getTask(t);
+    } catch {
+      throw new UsageError(`unknown task "${t}"; tasks: ${TASKS.map((x) => x.name).join(", ")}, llm_foundry_mc:<set>`);
+    }
+  }
+  let thresholds: number[];
+  try {
+    thresholds = parseThresholds(f.thresholds ?? (f.threshold !== undefined ? String(f.threshold) : undefined));
+    parseBaselines(f.baselines);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  return { tasks, thresholds };
+}
+
+/** Runs `first eval --compare`; resolves to the exit code. */
+export async function runCompare(flags: CompareFlagValues, signal: AbortSignal): Promise<number> {
+  const { tasks, thresholds } = compareSettings(flags);
+  const out = flags.out ?? DEFAULT_COMPARE_OUT;
+  const model = await openModel(flags);
+  try {
+    const routers = flags.routers !== undefined ? await model.loadRouters(flags.routers) : undefined;
+    const started = Date.now();
+    const progress = policyProgress();
+    const limitText = flags.limit !== undefined ? `first ${flags.limit} examples` : "all examples";
+    const result = await compare(model, {
+      tasks: flags.data === undefined ? tasks : undefined,
+      dataFile: flags.data,
+      metric: flags.metric as MetricName | undefined,
+      dataDir: flags.dataDir,
+      routers,
+      thresholds,
+      skip: flags.skip,
+      baselines: parseBaselines(flags.baselines),
+      limit: flags.limit,
+      maxTokens: flags.maxTokens,
+      out,
+      settings: { model: model.path, routers: flags.routers ?? null },
+      footnote: `${basename(model.path)}, ${limitText}, ${model.engine.threads} threads, ${os.cpus()[0]?.model ?? "CPU"}, ${new Date().toISOString().slice(0, 10)}`,
+      onPolicy: progress.policy,
+      onExample: (_r, p) => progress.example(p.done, p.total),
+      signal,
+    });
+    progress.end();
+    if (flags.json) {
+      process.stdout.write(`${JSON.stringify({ ...tableJson(result.rows), files: result.files })}\n`);
+    } else {
+      process.stdout.write(`\n${tableMarkdown(result.rows, model.config.nLayers)}\n`);
+      process.stdout.write(`wrote ${result.files.join(", ")} in ${formatDuration((Date.now() - started) / 1000)}\n`);
+    }
+    return 0;
+  } finally {
+    await model.close();
+  }
+}
+
+/** One line per policy on stderr, and the examples done (redrawn on a terminal). */
+function policyProgress() {
+  const stream = process.stderr;
+  const tty = stream.isTTY === true;
+  let label = "";
+  let drawn = false;
+  const clear = () => {
+    if (drawn) stream.write("\r\x1b[K");
+    drawn = false;
+  };
+  return {
+    policy(e: PolicyEvent) {
+      clear();
+      label = `${e.task} ${e.policy}`;
+      if (e.state === "running") stream.write(`${label}: running\n`);
+      else {
+        const q = Object.entries(e.row?.quality ?? {}).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(" ");
+        const layers = e.row ? `${e.row.executedLayers.toFixed(1)} layers` : "";
+        stream.write(`${label}: ${e.state === "resumed" ? "already done" : "done"}; ${layers}; ${q}\n`);
+      }
+    },
+    example(done: number, total: number) {
+      if (!tty) return;
+      stream.write(`\r${label}: ${done}/${total}\x1b[K`);
+      drawn = true;
+    },
+    end: clear,
+  };
+}

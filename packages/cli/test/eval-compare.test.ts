@@ -1,0 +1,73 @@
+// `first eval --compare` end to end on a tiny random model and a small JSONL
+// file, and its usage errors. Needs `pnpm build` first.
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { makeTinyLlama } from "../../core/src/gguf/tiny-model.js";
+
+const MAIN = fileURLToPath(new URL("../dist/main.js", import.meta.url));
+let dir = "";
+let modelPath = "";
+let dataPath = "";
+
+function first(args: string[]) {
+  const r = spawnSync(process.execPath, [MAIN, ...args], {
+    encoding: "utf8",
+    env: { ...process.env, FIRST_HOME: dir, FIRST_DEBUG: "1" },
+    timeout: 120_000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+beforeAll(() => {
+  if (!fs.existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`pnpm build\` first`);
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "first-compare-cli-"));
+  modelPath = path.join(dir, "tiny.gguf");
+  makeTinyLlama(modelPath, { seed: 3, layers: 4 });
+  dataPath = path.join(dir, "tiny.jsonl");
+  const lines = ["the cat sat on the mat", "a river runs to the sea", "the sun is hot"].map((t) => JSON.stringify({ prompt: `Say: ${t}`, reference: t }));
+  fs.writeFileSync(dataPath, `${lines.join("\n")}\n`);
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe("first eval --compare", () => {
+  it("compares full and the baselines at --skip k, writes tables and figures, and resumes", () => {
+    const out = path.join(dir, "cmp");
+    const args = ["eval", "--compare", "--model", modelPath, "--data", dataPath, "--skip", "1", "--baselines", "uls,last,exit", "--max-tokens", "4", "--out", out];
+    const r = first(args);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain("| policy | layers (of 4) | rouge1 | rouge2 | rougeL |");
+    const table = JSON.parse(fs.readFileSync(path.join(out, "table.json"), "utf8"));
+    expect(table.rows.map((row: { policy: string }) => row.policy)).toEqual(["full", "uls:1", "last:1", "exit:2"]);
+    expect(table.rows.map((row: { executedLayers: number }) => row.executedLayers)).toEqual([4, 3, 3, 3]);
+    for (const f of ["table.md", "quality-vs-speed.svg", "quality-vs-speed.png", "skip-heatmap.svg", "skip-heatmap.png"])
+      expect(fs.existsSync(path.join(out, f)), f).toBe(true);
+    expect(r.stderr).toContain("tiny full: running");
+
+    const again = first(args);
+    expect(again.code).toBe(0);
+    expect(again.stderr).not.toContain("running");
+    expect(again.stderr).toContain("tiny exit:2: already done");
+  });
+
+  it("explains what a comparison needs", () => {
+    const base = ["eval", "--compare", "--model", modelPath, "--data", dataPath];
+    const noSkip = first(base);
+    expect(noSkip.code).toBe(2);
+    expect(noSkip.stderr).toContain("without --routers, give --skip k");
+    const thresholds = first([...base, "--skip", "1", "--thresholds", "0.5"]);
+    expect(thresholds.code).toBe(2);
+    expect(thresholds.stderr).toContain("--thresholds applies to --routers");
+    const policy = first([...base, "--skip", "1", "--policy", "uls:1"]);
+    expect(policy.code).toBe(2);
+    const task = first(["eval", "--compare", "--model", modelPath, "--task", "scitldr,nope", "--skip", "1"]);
+    expect(task.code).toBe(2);
+    expect(task.stderr).toContain('unknown task "nope"');
+    const baselines = first([...base, "--skip", "1", "--baselines", "uls,shortgpt"]);
+    expect(baselines.code).toBe(2);
+    expect(baselines.stderr).toContain('unknown baseline "shortgpt"');
+  });
+});
