@@ -29,7 +29,6 @@ export const evalCommand = defineCommand({
     data: { type: "string", help: "JSONL file of examples instead of a task", valueName: "file" },
     metric: { type: "string", help: "metric for --data", choices: METRICS },
     ...layerFlags,
-    lora: { type: "string", help: "LoRA adapter folder", valueName: "dir" },
     limit: { type: "int", help: "evaluate only the first n examples", min: 1, valueName: "n" },
     maxTokens: { type: "int", short: "n", help: "most tokens to generate per example (default: the task's)", min: 1 },
     out: { type: "string", help: "folder for examples.jsonl and summary.json (resumable)", valueName: "dir" },
@@ -53,8 +52,6 @@ export const evalCommand = defineCommand({
         throw new UsageError(`unknown task "${flags.task}"; tasks: ${TASKS.map((t) => t.name).join(", ")}, llm_foundry_mc:<set>`);
       }
     }
-    if (flags.lora !== undefined) throw new UsageError("LoRA adapters are not supported yet");
-
     const model = await openModel(flags);
     try {
       const layers = await applyLayerFlags(model, flags, {});
