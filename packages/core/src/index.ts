@@ -36,3 +36,5 @@ export * from "./eval/index.js";
 export * from "./eval/compare/index.js";
 export * from "./bench/index.js";
 export * from "./plot/index.js";
+export * from "./train/index.js";
+export * from "./lora/index.js";
