@@ -1,118 +1,14 @@
-// The llama.cpp side of the speed benchmark, through node-llama-cpp (CPU only,
-// prebuilt binaries, never a local build).
-import { existsSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { performance } from "node:perf_hooks";
-import { getLlama, LlamaLogLevel, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token } from "node-llama-cpp";
-import type { RepTiming } from "./rep.js";
+// The llama.cpp side of the speed benchmark: @first/core's node-llama-cpp peer
+// (CPU only, prebuilt binaries, never a local build), shared with `first bench`.
+import { loadLlamaCppPeer, type LlamaCppPeer } from "@first/core";
 
-export interface LlamaCppInfo {
-  nodeLlamaCppVersion: string;
-  llamaCppRelease: string;
-  systemInfo: string;
-}
+export type { LlamaCppContext, LlamaCppInfo } from "@first/core";
 
-/** The installed node-llama-cpp version, from the package.json above its entry point (it exports no ./package.json). */
-function nodeLlamaCppVersion(): string {
-  let dir = dirname(fileURLToPath(import.meta.resolve("node-llama-cpp")));
-  for (; dirname(dir) !== dir; dir = dirname(dir)) {
-    const file = join(dir, "package.json");
-    if (!existsSync(file)) continue;
-    const pkg = JSON.parse(readFileSync(file, "utf8")) as { name?: string; version?: string };
-    if (pkg.name === "node-llama-cpp" && pkg.version) return pkg.version;
-  }
-  return "unknown";
-}
-
-export class LlamaCppBench {
-  private constructor(
-    readonly llama: Llama,
-    readonly model: LlamaModel,
-  ) {}
-
-  static async open(modelPath: string): Promise<LlamaCppBench> {
-    // maxThreads 0: no cap from node-llama-cpp's thread splitter, so a
-    // context gets exactly the threads it asks for.
-    const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error, maxThreads: 0 });
-    const model = await llama.loadModel({ modelPath, gpuLayers: 0 });
-    return new LlamaCppBench(llama, model);
-  }
-
-  info(): LlamaCppInfo {
-    return {
-      nodeLlamaCppVersion: nodeLlamaCppVersion(),
-      llamaCppRelease: this.llama.llamaCppRelease.release,
-      systemInfo: this.llama.systemInfo,
-    };
-  }
-
-  /** llama.cpp's own tokenization of `text` (no BOS, no special-token parsing). */
-  tokenize(text: string): number[] {
-    return this.model.tokenize(text, false).map(Number);
-  }
-
-  /** A context for one thread count: `contextSize` tokens, the whole prompt in one batch. */
-  async context(threads: number, contextSize: number, batchSize: number): Promise<LlamaCppContext> {
-    const context = await this.model.createContext({
-      contextSize,
-      batchSize,
-      threads: { ideal: threads, min: threads },
-      sequences: 1,
-    });
-    return new LlamaCppContext(context);
-  }
-
-  async dispose(): Promise<void> {
-    await this.model.dispose();
-    await this.llama.dispose();
-  }
-}
-
-export class LlamaCppContext {
-  private readonly sequence: LlamaContextSequence;
-
-  constructor(readonly context: LlamaContext) {
-    this.sequence = context.getSequence();
-  }
-
-  get settings() {
-    return {
-      contextSize: this.context.contextSize,
-      batchSize: this.context.batchSize,
-      threads: this.context.idealThreads,
-      flashAttention: String(this.context.flashAttention),
-    };
-  }
-
-  /**
-   * Evaluates `prompt` from an empty KV cache, then generates greedily until
-   * `decodeSteps` more tokens have been evaluated (the last token sampled is
-   * not evaluated, as in our engine). Prefill: from the call to the first
-   * sampled token; decode: from there to the last sampled token.
-   */
-  async rep(prompt: readonly number[], decodeSteps: number): Promise<RepTiming> {
-    const sequence = this.sequence;
-    // Erase the KV cache of the previous rep: no prefix of it may be reused.
-    await sequence.clearHistory();
-    if (sequence.nextTokenIndex !== 0) throw new Error("llama.cpp sequence is not empty before a rep");
-    const tokens: number[] = [];
-    const t0 = performance.now();
-    let tFirst = 0;
-    let tLast = 0;
-    for await (const token of sequence.evaluate(prompt.map((id) => id as Token), { temperature: 0, yieldEogToken: true })) {
-      tLast = performance.now();
-      if (tokens.length === 0) tFirst = tLast;
-      tokens.push(token);
-      if (tokens.length > decodeSteps) break;
-    }
-    const evaluated = sequence.nextTokenIndex;
-    if (evaluated !== prompt.length + decodeSteps)
-      throw new Error(`llama.cpp evaluated ${evaluated} tokens, expected ${prompt.length + decodeSteps}`);
-    return { prefillMs: tFirst - t0, decodeMs: tLast - tFirst, decodeSteps, tokens };
-  }
-
-  async dispose(): Promise<void> {
-    await this.context.dispose();
-  }
-}
+export const LlamaCppBench = {
+  /** Loads the model in llama.cpp; throws when node-llama-cpp is missing or cannot load it. */
+  async open(modelPath: string): Promise<LlamaCppPeer> {
+    const peer = await loadLlamaCppPeer(modelPath);
+    if ("unavailable" in peer) throw new Error(peer.unavailable);
+    return peer;
+  },
+};
