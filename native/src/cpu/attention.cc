@@ -9,36 +9,64 @@ namespace first {
 
 namespace {
 
-// One (token, head) pair: scores over the cached positions, softmax, then a
-// weighted sum of V rows, all read block by block from the cache.
-void attend_one(const KvCache& kv, int layer, int seq, int n_ctx, const float* q, float* out, int kv_head,
-                int head_dim, float scale, std::vector<float>& scores) {
+constexpr int kTileTokens = 8;
+
+// A tile: up to kTileTokens consecutive query tokens of one sequence and one
+// query head. Each K and V row is read once per tile instead of once per token,
+// which is what makes prefill attention cheap; decode tiles hold one token.
+struct Tile {
+  int t0, n;  // first token, token count
+  int head;
+};
+
+void attend_tile(const KvCache& kv, int layer, const AttentionBatch& b, const Tile& tile, int kv_head, int head_dim,
+                 float scale, std::vector<float>& scores) {
+  const int seq = b.seq[tile.t0];
   const std::vector<int32_t>& table = kv.block_table(seq, layer);
   const int bt = kv.config().block_tokens;
   const int kv_dim = kv.config().kv_dim;
-  if (static_cast<int>(scores.size()) < n_ctx) scores.resize(n_ctx);
-  float mx = -INFINITY;
-  for (int p0 = 0; p0 < n_ctx; p0 += bt) {
+  int max_ctx = 0;
+  for (int i = 0; i < tile.n; ++i) max_ctx = std::max(max_ctx, b.n_ctx[tile.t0 + i]);
+  if (static_cast<int>(scores.size()) < tile.n * max_ctx) scores.resize(static_cast<size_t>(tile.n) * max_ctx);
+  const float* q[kTileTokens];
+  float* out[kTileTokens];
+  int ctx[kTileTokens];
+  float mx[kTileTokens], inv[kTileTokens];
+  for (int i = 0; i < tile.n; ++i) {
+    const int t = tile.t0 + i;
+    q[i] = b.q + t * b.ldq + tile.head * head_dim;
+    out[i] = b.out + t * b.ldo + tile.head * head_dim;
+    ctx[i] = b.n_ctx[t];
+    mx[i] = -INFINITY;
+  }
+  for (int p0 = 0; p0 < max_ctx; p0 += bt) {
     const float* k = kv.block_k(table[p0 / bt]) + kv_head * head_dim;
-    const int n = std::min(bt, n_ctx - p0);
-    for (int i = 0; i < n; ++i, k += kv_dim) {
-      float s = vec_dot_f32(q, k, head_dim) * scale;
-      scores[p0 + i] = s;
-      mx = std::max(mx, s);
+    const int n = std::min(bt, max_ctx - p0);
+    for (int r = 0; r < n; ++r, k += kv_dim) {
+      const int p = p0 + r;
+      for (int i = 0; i < tile.n; ++i) {
+        if (p >= ctx[i]) continue;
+        const float s = vec_dot_f32(q[i], k, head_dim) * scale;
+        scores[static_cast<size_t>(i) * max_ctx + p] = s;
+        mx[i] = std::max(mx[i], s);
+      }
     }
   }
-  float sum = 0.f;
-  for (int p = 0; p < n_ctx; ++p) {
-    float e = std::exp(scores[p] - mx);
-    scores[p] = e;
-    sum += e;
+  for (int i = 0; i < tile.n; ++i) {
+    float* row = scores.data() + static_cast<size_t>(i) * max_ctx;
+    float sum = 0.f;
+    for (int p = 0; p < ctx[i]; ++p) sum += (row[p] = std::exp(row[p] - mx[i]));
+    inv[i] = 1.f / sum;
+    std::fill(out[i], out[i] + head_dim, 0.f);
   }
-  const float inv = 1.f / sum;
-  std::fill(out, out + head_dim, 0.f);
-  for (int p0 = 0; p0 < n_ctx; p0 += bt) {
+  for (int p0 = 0; p0 < max_ctx; p0 += bt) {
     const float* v = kv.block_v(table[p0 / bt]) + kv_head * head_dim;
-    const int n = std::min(bt, n_ctx - p0);
-    for (int i = 0; i < n; ++i, v += kv_dim) vec_axpy_f32(scores[p0 + i] * inv, v, out, head_dim);
+    const int n = std::min(bt, max_ctx - p0);
+    for (int r = 0; r < n; ++r, v += kv_dim) {
+      const int p = p0 + r;
+      for (int i = 0; i < tile.n; ++i)
+        if (p < ctx[i]) vec_axpy_f32(scores[static_cast<size_t>(i) * max_ctx + p] * inv[i], v, out[i], head_dim);
+    }
   }
 }
 
@@ -49,15 +77,22 @@ void attention(const KvCache& kv, int layer, const AttentionBatch& b, int n_head
   const int n_tokens = static_cast<int>(b.seq.size());
   const int group = n_heads / n_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
-  const int64_t items = static_cast<int64_t>(n_tokens) * n_heads;
+  // Tiles of consecutive tokens of the same sequence, times every head.
+  thread_local std::vector<Tile> tiles;
+  tiles.clear();
+  for (int t = 0; t < n_tokens;) {
+    int n = 1;
+    while (n < kTileTokens && t + n < n_tokens && b.seq[t + n] == b.seq[t]) ++n;
+    for (int h = 0; h < n_heads; ++h) tiles.push_back({t, n, h});
+    t += n;
+  }
+  const int64_t items = static_cast<int64_t>(tiles.size());
+  const std::vector<Tile>& all = tiles;
   pool.run([&](int ti, int nt) {
     thread_local std::vector<float> scores;
     const int64_t begin = items * ti / nt, end = items * (ti + 1) / nt;
-    for (int64_t it = begin; it < end; ++it) {
-      const int t = static_cast<int>(it / n_heads), h = static_cast<int>(it % n_heads);
-      attend_one(kv, layer, b.seq[t], b.n_ctx[t], b.q + t * b.ldq + h * head_dim, b.out + t * b.ldo + h * head_dim,
-                 h / group, head_dim, scale, scores);
-    }
+    for (int64_t it = begin; it < end; ++it)
+      attend_tile(kv, layer, b, all[it], all[it].head / group, head_dim, scale, scores);
   });
 }
 
