@@ -31,6 +31,7 @@ import type {
 
 export const EXAMPLES_FILE = "examples.jsonl";
 export const SUMMARY_FILE = "summary.json";
+const DEFAULT_PERPLEXITY_WINDOW = 2048;
 
 /** The task an options object names: a registered task, a definition, or a JSONL file. */
 export function resolveTask(options: Pick<EvaluateOptions, "task" | "dataFile" | "metric">): TaskDefinition {
@@ -256,7 +257,7 @@ class ExampleRunner {
 
   private async perplexity(ex: PerplexityExample): Promise<ExampleRecord> {
     const ids = this.model.tokenize(ex.text);
-    const window = this.model.engine.contextLength;
+    const window = Math.min(this.model.engine.contextLength, this.options.perplexityWindow ?? DEFAULT_PERPLEXITY_WINDOW);
     const stride = this.options.perplexityStride ?? Math.max(1, window >> 1);
     let nll = 0, scored = 0, prefillMs = 0, decodeMs = 0, kvBytes = 0;
     let executed: boolean[] = new Array<boolean>(this.model.config.nLayers).fill(true);

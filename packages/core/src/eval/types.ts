@@ -131,7 +131,12 @@ export interface EvaluateOptions {
   limit?: number;
   /** Overrides the task's default generation cap. */
   maxTokens?: number;
-  /** Perplexity: tokens newly scored per window after the first (default half the context length). */
+  /**
+   * Perplexity: tokens per window (default the context length, at most 2048, since attention over
+   * longer windows costs far more on a CPU for little change in the result).
+   */
+  perplexityWindow?: number;
+  /** Perplexity: tokens newly scored per window after the first (default half the window). */
   perplexityStride?: number;
   /** Folder for examples.jsonl (appended as results come; rerunning resumes) and summary.json. */
   out?: string;
