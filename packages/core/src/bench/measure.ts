@@ -24,6 +24,8 @@ export interface FirstRep {
   reported: RepTiming;
   /** Decoder layers the sequence executed. */
   executedLayers: number;
+  /** KV cache bytes the sequence held after prefill. */
+  kvBytes: number;
 }
 
 /**
@@ -49,6 +51,7 @@ export async function measureRep(
     wall: { prefillMs: times[0] - t0, decodeMs: times[wallSteps] - times[0], decodeSteps: wallSteps, tokens: result.tokens },
     reported: { prefillMs: result.timings.prefillMs, decodeMs: result.timings.decodeMs, decodeSteps: steps, tokens: result.tokens },
     executedLayers: result.executedLayers,
+    kvBytes: result.kvBytes,
   };
 }
 
