@@ -76,6 +76,9 @@ export declare class Engine {
   commitBatch(): void;
   kvStats(seq?: number): KvStats;
   info(): { threads: number; contextLength: number; kernels: string; maxBlocks: number };
+  /** Unmerged LoRA on one projection: y += scale * B (A x). A is [rank x in], B is [out x rank], row-major. */
+  setLora(layer: number, module: "q" | "k" | "v" | "o" | "gate" | "up" | "down" | string, a: Float32Array, b: Float32Array, scale: number): void;
+  clearLora(): void;
 }
 
 export declare function readGguf(path: string): GgufInfo;

@@ -9,6 +9,7 @@
 #include "first/engine.h"
 #include "first/error.h"
 #include "first/gguf.h"
+#include "first/lora.h"
 #include "first/model.h"
 #include "first/quant.h"
 #include "trainer.h"
@@ -169,6 +170,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                            InstanceMethod("commitBatch", &EngineWrap::CommitBatch),
                            InstanceMethod("kvStats", &EngineWrap::KvStats),
                            InstanceMethod("info", &EngineWrap::Info),
+                           InstanceMethod("setLora", &EngineWrap::SetLora),
+                           InstanceMethod("clearLora", &EngineWrap::ClearLora),
                        });
   }
 
@@ -290,6 +293,37 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
       }
       return o;
     });
+  }
+  // setLora(layer, module, A: Float32Array [rank x in], B: Float32Array [out x rank], scale)
+  Napi::Value SetLora(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    int layer = int_arg(info, 0, "layer");
+    if (info.Length() < 5 || !info[1].IsString() || !info[2].IsTypedArray() || !info[3].IsTypedArray() || !info[4].IsNumber())
+      throw Napi::TypeError::New(env, "setLora(layer, module, A, B, scale)");
+    std::string module = info[1].As<Napi::String>().Utf8Value();
+    auto a = info[2].As<Napi::Float32Array>();
+    auto b = info[3].As<Napi::Float32Array>();
+    float scale = info[4].As<Napi::Number>().FloatValue();
+    guard(env, [&] {
+      const auto& c = engine_->config();
+      const first::LoraModule m = first::parse_lora_module(module);
+      const int64_t in = m == first::LoraModule::O ? c.q_dim() : m == first::LoraModule::Down ? c.ffn_dim : c.d_model;
+      if (a.ElementLength() == 0 || a.ElementLength() % in != 0)
+        throw first::Error("LoRA A for " + module + " must hold rank x " + std::to_string(in) + " floats");
+      const int64_t out = m == first::LoraModule::Q                                 ? c.q_dim()
+                          : (m == first::LoraModule::K || m == first::LoraModule::V) ? c.kv_dim()
+                          : (m == first::LoraModule::Gate || m == first::LoraModule::Up) ? c.ffn_dim
+                                                                                         : c.d_model;
+      const int64_t rank = static_cast<int64_t>(a.ElementLength()) / in;
+      if (static_cast<int64_t>(b.ElementLength()) != out * rank)
+        throw first::Error("LoRA B for " + module + " must hold " + std::to_string(out) + " x " + std::to_string(rank) + " floats");
+      engine_->set_lora(layer, module, static_cast<int>(rank), a.Data(), b.Data(), scale);
+    });
+    return env.Undefined();
+  }
+  Napi::Value ClearLora(const Napi::CallbackInfo& info) {
+    engine_->clear_lora();
+    return info.Env().Undefined();
   }
   Napi::Value Info(const Napi::CallbackInfo& info) {
     Napi::Object o = Napi::Object::New(info.Env());
