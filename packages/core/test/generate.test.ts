@@ -1,0 +1,206 @@
+// generate() through the public API on tiny random models: streaming, abort,
+// stop strings, seeds, limits, errors, KV exhaustion and recovery, concurrent
+// requests, and an event loop that keeps running while tokens are generated.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { makeTinyLlama } from "../src/gguf/tiny-model.js";
+import type { GenerationResult, LoadedModel } from "../src/index.js";
+import { core } from "./support/engine.js";
+
+const dir = mkdtempSync(join(tmpdir(), "first-generate-"));
+const small = makeTinyLlama(join(dir, "tiny.gguf"), { seed: 5, weightType: "Q8_0" });
+// Bigger, so that a generation lasts long enough to watch the event loop.
+const larger = makeTinyLlama(join(dir, "larger.gguf"), { seed: 6, weightType: "F32", dim: 256, heads: 8, kvHeads: 4, ffn: 768, layers: 8 });
+
+let lib: Awaited<ReturnType<typeof core>>;
+let model: LoadedModel;
+let slow: LoadedModel;
+
+beforeAll(async () => {
+  lib = await core();
+  model = await lib.loadModel(small.path, { threads: 1, contextLength: 64, maxSequences: 4 });
+  slow = await lib.loadModel(larger.path, { threads: 1, contextLength: 256, maxSequences: 1 });
+});
+afterAll(async () => {
+  await model?.close();
+  await slow?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const PROMPT = "hello world and the";
+/** Random token ids without special tokens. */
+const ids = (n: number, seed = 1) => Array.from({ length: n }, (_, i) => 3 + ((i * 7919 + seed * 104729) % (small.vocabSize - 3)));
+
+describe("generate", () => {
+  it("streams chunks that concatenate to the result text", async () => {
+    const gen = model.generate(PROMPT, { temperature: 0, maxTokens: 24 });
+    const chunks: string[] = [];
+    const tokens: number[] = [];
+    for await (const c of gen) {
+      chunks.push(c.text);
+      if (c.token >= 0) tokens.push(c.token);
+    }
+    const r = await gen.result;
+    expect(chunks.join("")).toBe(r.text);
+    expect(tokens).toEqual(r.tokens);
+    expect(r.promptTokenIds).toEqual(model.tokenize(PROMPT));
+    expect(r.text).toBe(model.detokenize(r.tokens));
+    expect(r.executedLayers).toBe(small.layers);
+    expect(r.skippedLayers).toEqual([]);
+  });
+
+  it("honours maxTokens and reports finishReason length", async () => {
+    for (const maxTokens of [1, 5, 17]) {
+      const r = await model.generate({ tokens: ids(8) }, { temperature: 0, maxTokens }).result;
+      expect(r.tokens.length).toBeLessThanOrEqual(maxTokens);
+      if (r.tokens.length === maxTokens) expect(r.finishReason).toBe("length");
+      else expect(r.finishReason).toBe("stop"); // an end-of-text token came first
+    }
+  });
+
+  it("cuts the text before a stop string and reports finishReason stop", async () => {
+    const full = await model.generate({ tokens: ids(6, 2) }, { temperature: 0, maxTokens: 40 }).result;
+    expect(full.text.length).toBeGreaterThan(6);
+    // A stop string taken from the middle of what greedy decoding produces.
+    const at = Math.floor(full.text.length / 2);
+    const stop = full.text.slice(at, at + 2);
+    const cut = full.text.indexOf(stop);
+    const gen = model.generate({ tokens: ids(6, 2) }, { temperature: 0, maxTokens: 40, stop: [stop] });
+    let streamed = "";
+    for await (const c of gen) streamed += c.text;
+    const r = await gen.result;
+    expect(r.finishReason).toBe("stop");
+    expect(r.text).toBe(full.text.slice(0, cut));
+    expect(streamed).toBe(r.text);
+    expect(r.text).not.toContain(stop);
+  });
+
+  it("gives the same tokens for the same seed and usually different ones for other seeds", async () => {
+    const sample = (seed: number) =>
+      model.generate({ tokens: ids(5, 3) }, { temperature: 0.8, seed, maxTokens: 16 }).result.then((r) => r.tokens);
+    const a = await sample(42);
+    expect(await sample(42)).toEqual(a);
+    const others = await Promise.all([1, 2, 3, 4, 5].map(sample));
+    expect(others.some((o) => o.join() !== a.join())).toBe(true);
+  });
+
+  it("stops on an AbortSignal: the result and the stream reject with AbortedError", async () => {
+    const before = new AbortController();
+    before.abort();
+    const early = model.generate(PROMPT, { maxTokens: 40, signal: before.signal });
+    await expect(early.result).rejects.toBeInstanceOf(lib.AbortedError);
+
+    // Mid-stream, on the larger model: the small one can finish before the abort arrives.
+    const controller = new AbortController();
+    const gen = slow.generate({ tokens: ids(4) }, { temperature: 0, maxTokens: 200, signal: controller.signal });
+    let seen = 0;
+    const consume = (async () => {
+      for await (const c of gen) if (c.token >= 0 && ++seen === 2) controller.abort();
+    })();
+    await expect(consume).rejects.toMatchObject({ code: "ABORTED" });
+    await expect(gen.result).rejects.toBeInstanceOf(lib.AbortedError);
+    expect(seen).toBeLessThan(200);
+    // The model serves the next request.
+    const next = await slow.generate(PROMPT, { temperature: 0, maxTokens: 3 }).result;
+    expect(next.tokens.length).toBeGreaterThan(0);
+  });
+
+  it("rejects a prompt that does not fit the context with ContextLengthError", () => {
+    expect(() => model.generate({ tokens: ids(64) }, { maxTokens: 1 })).toThrow(lib.ContextLengthError);
+    expect(() => model.generate({ tokens: ids(100) })).toThrow(/context/);
+    // Fits: the generation is clipped to the context left.
+    return model.generate({ tokens: ids(60) }, { temperature: 0, maxTokens: 50 }).result.then((r) => {
+      expect(r.tokens.length).toBeLessThanOrEqual(4);
+    });
+  });
+
+  it("rejects invalid options with InvalidOptionError naming the option", () => {
+    const bad: Array<[Record<string, unknown>, string]> = [
+      [{ temperature: -1 }, "temperature"],
+      [{ temperature: Number.NaN }, "temperature"],
+      [{ topP: 1.5 }, "topP"],
+      [{ topK: -3 }, "topK"],
+      [{ minP: 2 }, "minP"],
+      [{ repeatPenalty: -1 }, "repeatPenalty"],
+      [{ maxTokens: 0 }, "maxTokens"],
+      [{ maxTokens: 2.5 }, "maxTokens"],
+      [{ stop: [""] }, "stop"],
+    ];
+    for (const [options, name] of bad) {
+      let error: unknown;
+      try {
+        model.generate(PROMPT, options);
+      } catch (err) {
+        error = err;
+      }
+      expect(error, JSON.stringify(options)).toBeInstanceOf(lib.InvalidOptionError);
+      expect((error as InstanceType<typeof lib.InvalidOptionError>).option).toBe(name);
+    }
+    expect(() => model.generate({ tokens: [] })).toThrow(lib.FirstError);
+  });
+
+  it("batches concurrent requests and gives each the tokens it gets alone", async () => {
+    const prompts = [ids(9, 4), ids(3, 5), ids(14, 6), ids(6, 7)];
+    const alone: GenerationResult[] = [];
+    for (const p of prompts) alone.push(await model.generate({ tokens: p }, { temperature: 0, maxTokens: 20 }).result);
+    const together = await Promise.all(prompts.map((p) => model.generate({ tokens: p }, { temperature: 0, maxTokens: 20 }).result));
+    expect(together.map((r) => r.tokens)).toEqual(alone.map((r) => r.tokens));
+    expect(together.map((r) => r.text)).toEqual(alone.map((r) => r.text));
+  });
+});
+
+describe("generate with a small KV cache", () => {
+  let tight: LoadedModel;
+  // 4 layers x 2 blocks of 4 positions: room for 8 positions of one sequence.
+  beforeAll(async () => {
+    tight = await lib.loadModel(small.path, { threads: 1, contextLength: 64, blockTokens: 4, kvBlocks: 8, maxSequences: 1 });
+  });
+  afterAll(async () => {
+    await tight?.close();
+  });
+
+  it("fails a prompt that does not fit with KvCapacityError and keeps working", async () => {
+    const gen = tight.generate({ tokens: ids(20) }, { temperature: 0, maxTokens: 2 });
+    const err = await gen.result.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(lib.KvCapacityError);
+    expect((err as Error).message).toMatch(/KV|cache|block/i);
+    const ok = await tight.generate({ tokens: ids(4) }, { temperature: 0, maxTokens: 3 }).result;
+    expect(ok.tokens.length + (ok.finishReason === "stop" ? 1 : 0)).toBeGreaterThan(0);
+  });
+
+  it("fails a generation that outgrows the cache mid-way and keeps working", async () => {
+    const gen = tight.generate({ tokens: ids(5, 2) }, { temperature: 0, maxTokens: 30 });
+    let streamed = 0;
+    const consume = (async () => {
+      for await (const c of gen) if (c.token >= 0) streamed++;
+    })();
+    await expect(consume).rejects.toBeInstanceOf(lib.KvCapacityError);
+    await expect(gen.result).rejects.toThrow(/KV|cache|block/i);
+    expect(streamed).toBeGreaterThan(0);
+    expect(streamed).toBeLessThan(30);
+    const ok = await tight.generate({ tokens: ids(3, 3) }, { temperature: 0, maxTokens: 4 }).result;
+    expect(ok.promptTokenIds).toHaveLength(3);
+  });
+});
+
+describe("event loop", () => {
+  it("keeps ticking while a generation runs", async () => {
+    const ticks: number[] = [];
+    const timer = setInterval(() => ticks.push(performance.now()), 5);
+    const t0 = performance.now();
+    const r = await slow.generate({ tokens: ids(8) }, { temperature: 0, maxTokens: 200 }).result;
+    const t1 = performance.now();
+    clearInterval(timer);
+    const during = ticks.filter((t) => t >= t0 && t <= t1);
+    const gaps = during.slice(1).map((t, i) => t - during[i]);
+    console.log(`generation of ${r.tokens.length} tokens: ${(t1 - t0).toFixed(0)} ms, ${during.length} ticks, longest gap ${Math.max(0, ...gaps).toFixed(1)} ms`);
+    expect(t1 - t0).toBeGreaterThan(50);
+    expect(during.length).toBeGreaterThan((t1 - t0) / 5 / 4);
+    expect(Math.max(0, ...gaps)).toBeLessThan(250);
+  });
+});
