@@ -132,7 +132,7 @@ export declare class Trainer {
   forwardLayer(layer: number, gates: Float32Array): void;
   /** mean cross-entropy over positions with targets >= 0 (whole batch) */
   loss(): { loss: number; tokens: number };
-  /** returns dL/dg_l per sequence (0 where the gate was 0); meanHiddenGrad: nSeq x dModel */
+  /** returns dL/dg_l per sequence (0 where the gate was 0); meanHiddenGrad (nSeq x dModel): gradient w.r.t. the mean prompt hidden state leaving layer l (router l+1's input), added before the gradient flows through l */
   backwardLayer(layer: number, meanHiddenGrad?: Float32Array): Float32Array;
   end(): void;
   info(): { threads: number; nSequences: number };

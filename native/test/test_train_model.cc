@@ -229,7 +229,7 @@ std::vector<double> ref_layer(const Ref& R, int l, const std::vector<double>& h,
   return x1;
 }
 
-// Mean CE over targets + sum over layers >= start of <mhg_l, mean prompt h_l>,
+// Mean CE over targets + sum over layers >= start of <mhg_l, mean prompt h_{l+1}>,
 // starting from hidden rows h (all sequences, batch order) entering `start`.
 double ref_loss(const Ref& R, const std::vector<TrainSequence>& batch, std::vector<double> h, int start) {
   const ModelConfig& c = *R.c;
@@ -241,13 +241,15 @@ double ref_loss(const Ref& R, const std::vector<TrainSequence>& batch, std::vect
     const int n = int(batch[s].tokens.size());
     std::vector<double> x(h.begin() + row0 * d, h.begin() + (row0 + n) * d);
     for (int l = start; l < c.n_layers; ++l) {
+      const double g = R.gates[l][s];
+      if (g != 0) {
+        auto f = ref_layer(R, l, x, n);
+        for (size_t i = 0; i < x.size(); ++i) x[i] += g * (f[i] - x[i]);
+      }
+      // mhg_l is the gradient w.r.t. the mean prompt state leaving layer l.
       if (!R.mhg.empty())
         for (int p = 0; p < batch[s].prompt_length; ++p)
           for (int j = 0; j < d; ++j) extra += R.mhg[l][s * d + j] * x[p * d + j] / batch[s].prompt_length;
-      const double g = R.gates[l][s];
-      if (g == 0) continue;
-      auto f = ref_layer(R, l, x, n);
-      for (size_t i = 0; i < x.size(); ++i) x[i] += g * (f[i] - x[i]);
     }
     auto xn = ref_norm(x, R.onorm, n, d, c.rms_eps);
     for (int p = 0; p < n; ++p) {

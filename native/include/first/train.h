@@ -149,7 +149,8 @@ class Trainer {
   // Backward through layer l (layers go L-1..0 in order). dgates_out: dL/dg_l
   // per sequence (0 for a sequence whose gate was 0: the layer did not run).
   // mean_hidden_grad (n_seq x d, may be null): gradient w.r.t. the mean prompt
-  // hidden state entering layer l, spread over the prompt positions.
+  // hidden state leaving layer l (the input of router l+1), spread over the
+  // prompt positions before the gradient flows through layer l.
   void backward_layer(int layer, const float* mean_hidden_grad, float* dgates_out);
   // dL/dh_0 after backward_layer(0) (n_rows x d), for tests.
   const std::vector<float>& hidden_grad() const { return dh_; }

@@ -379,6 +379,18 @@ void Trainer::backward_layer(int layer, const float* mean_hidden_grad, float* dg
   const int n_seq = n_sequences();
   const size_t d = c.d_model, qd = c.q_dim(), kvd = c.kv_dim(), ff = c.ffn_dim;
 
+  // The routers' input gradient (w.r.t. the mean prompt hidden state leaving
+  // layer l, i.e. the input of router l+1) joins dL/dh_{l+1} before it
+  // flows through layer l.
+  if (mean_hidden_grad) {
+    for (int s = 0; s < n_seq; ++s) {
+      const Seq& sq = seqs_[s];
+      const float inv = 1.0f / static_cast<float>(sq.prompt);
+      const float* g = mean_hidden_grad + static_cast<size_t>(s) * d;
+      for (int i = 0; i < sq.prompt; ++i) vec_axpy_f32(inv, g, dh_.data() + (sq.row0 + i) * d, d);
+    }
+  }
+
   std::vector<int> active;
   for (int s = 0; s < n_seq; ++s) {
     dgates_out[s] = 0.f;
@@ -468,14 +480,6 @@ void Trainer::backward_layer(int layer, const float* mean_hidden_grad, float* dg
       scatter(active, a.dx.data(), dh_.data());
   }
 
-  if (mean_hidden_grad) {
-    for (int s = 0; s < n_seq; ++s) {
-      const Seq& sq = seqs_[s];
-      const float inv = 1.0f / static_cast<float>(sq.prompt);
-      const float* g = mean_hidden_grad + static_cast<size_t>(s) * d;
-      for (int i = 0; i < sq.prompt; ++i) vec_axpy_f32(inv, g, dh_.data() + (sq.row0 + i) * d, d);
-    }
-  }
   if (layer == 0)
     phase_ = Phase::Done;
   else

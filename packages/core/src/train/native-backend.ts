@@ -26,32 +26,7 @@ export function nativeBackendFactory(modelPath: string, threads?: number): {
   const model = new lib.Model(modelPath);
   return {
     config: model.config(),
-    create: (lora) => detachedInput(new Trainer(model, { threads, ...(lora ? { lora: { rank: lora.rank, alpha: lora.alpha, targets: lora.targets, seed: lora.seed } } : {}) })),
+    create: (lora) => new Trainer(model, { threads, ...(lora ? { lora: { rank: lora.rank, alpha: lora.alpha, targets: lora.targets, seed: lora.seed } } : {}) }),
   };
 }
 
-/**
- * The native backwardLayer(l, g) adds g to dL/dh_l after propagating through
- * layer l, but the loop knows router l's input gradient only after that call
- * returns dL/dg_l; TrainBackend's meanHiddenGrad is router l+1's input
- * gradient, added before layer l. Until the addon offers that, the router
- * input stays detached with the native Trainer.
- */
-function detachedInput(t: TrainBackend): TrainBackend {
-  return {
-    loraTensors: () => t.loraTensors(),
-    getLora: (n) => t.getLora(n),
-    setLora: (n, d) => t.setLora(n, d),
-    loraGrad: (n) => t.loraGrad(n),
-    zeroGrad: () => t.zeroGrad(),
-    begin: (s) => t.begin(s),
-    meanHidden: (s, o) => t.meanHidden(s, o),
-    forwardLayer: (l, g) => t.forwardLayer(l, g),
-    loss: () => t.loss(),
-    backwardLayer: (l, g) => {
-      if (g) throw new FirstError("INVALID_OPTION", "--router-input-grad is not supported by the native Trainer yet (the router input is detached)");
-      return t.backwardLayer(l);
-    },
-    end: () => t.end(),
-  };
-}
