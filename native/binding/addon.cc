@@ -3,6 +3,8 @@
 // becomes a JS Error (with `code` for the ones callers branch on).
 #include <napi.h>
 
+#include "convert.h"
+
 #include <memory>
 #include <string>
 
@@ -19,47 +21,10 @@ namespace {
 using first::Engine;
 using first::Model;
 
-template <typename F>
-auto guard(const Napi::Env& env, F&& fn) -> decltype(fn()) {
-  try {
-    return fn();
-  } catch (const Napi::Error&) {
-    throw;
-  } catch (const first::KvCapacityError& e) {
-    Napi::Error err = Napi::Error::New(env, e.what());
-    err.Set("code", Napi::String::New(env, "KV_CAPACITY"));
-    throw err;
-  } catch (const std::bad_alloc&) {
-    throw Napi::Error::New(env, "out of memory");
-  } catch (const std::exception& e) {
-    throw Napi::Error::New(env, e.what());
-  }
-}
-
-int32_t int_arg(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  if (info.Length() <= i || !info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a number");
-  return info[i].As<Napi::Number>().Int32Value();
-}
-
-std::vector<int> int_list(const Napi::Env& env, const Napi::Value& v, const char* what) {
-  std::vector<int> out;
-  if (v.IsTypedArray()) {
-    auto ta = v.As<Napi::TypedArray>();
-    if (ta.TypedArrayType() != napi_int32_array) throw Napi::TypeError::New(env, std::string(what) + " must be an Int32Array");
-    auto a = v.As<Napi::Int32Array>();
-    out.assign(a.Data(), a.Data() + a.ElementLength());
-  } else if (v.IsArray()) {
-    auto a = v.As<Napi::Array>();
-    for (uint32_t i = 0; i < a.Length(); ++i) {
-      Napi::Value e = a.Get(i);
-      if (!e.IsNumber()) throw Napi::TypeError::New(env, std::string(what) + " must hold numbers");
-      out.push_back(e.As<Napi::Number>().Int32Value());
-    }
-  } else {
-    throw Napi::TypeError::New(env, std::string(what) + " must be an array of integers");
-  }
-  return out;
-}
+using binding::float_array;
+using binding::guard;
+using binding::int32_array;
+using binding::int_arg;
 
 Napi::Value gguf_value(const Napi::Env& env, const first::GgufValue& v) {
   using T = first::GgufValueType;
@@ -233,7 +198,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
       Napi::Object e = ev.As<Napi::Object>();
       if (!e.Get("seq").IsNumber()) throw Napi::TypeError::New(env, "batch entry seq must be a number");
       entries[i].seq = e.Get("seq").As<Napi::Number>().Int32Value();
-      auto toks = int_list(env, e.Get("tokens"), "batch entry tokens");
+      auto toks = int32_array(env, e.Get("tokens"), "batch entry tokens");
       entries[i].tokens.assign(toks.begin(), toks.end());
     }
     guard(env, [&] { engine_->begin_batch(entries); });
@@ -243,7 +208,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   Napi::Value RunLayer(const Napi::CallbackInfo& info) {
     int layer = int_arg(info, 0, "layer");
     if (info.Length() < 2) throw Napi::TypeError::New(info.Env(), "runLayer(layer, entries)");
-    auto which = int_list(info.Env(), info[1], "entries");
+    auto which = int32_array(info.Env(), info[1], "entries");
     guard(info.Env(), [&] { engine_->run_layer(layer, which); });
     return info.Env().Undefined();
   }

@@ -13,7 +13,7 @@ export const layerFlags = {
   policy: { type: "string", help: "layer policy: full, skip:3,7,12, uls:k, bi:k, random:k[:seed], last:k, exit:L", valueName: "p" },
   routers: { type: "string", help: "FiRST router checkpoint folder (router.json + routers.safetensors)", valueName: "dir" },
   threshold: { type: "number", help: "router threshold: a layer runs when p >= threshold (default: the checkpoint's)", min: 0, max: 1 },
-  dataDir: { type: "string", help: "datasets folder for bi:k calibration (default: $FIRST_DATA or ../shared/data)", valueName: "dir" },
+  dataDir: { type: "string", help: "datasets folder: tasks, training mix, bi:k calibration (default: $FIRST_DATA or ../shared/data)", valueName: "dir" },
 } as const satisfies Record<string, FlagSpec>;
 
 /** Applies --policy / --routers / --threshold to generation options. */
