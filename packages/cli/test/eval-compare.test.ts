@@ -55,9 +55,6 @@ describe("first eval --compare", () => {
 
   it("explains what a comparison needs", () => {
     const base = ["eval", "--compare", "--model", modelPath, "--data", dataPath];
-    const noSkip = first(base);
-    expect(noSkip.code).toBe(2);
-    expect(noSkip.stderr).toContain("without --routers, give --skip k");
     const thresholds = first([...base, "--skip", "1", "--thresholds", "0.5"]);
     expect(thresholds.code).toBe(2);
     expect(thresholds.stderr).toContain("--thresholds applies to --routers");

@@ -5,6 +5,7 @@
 import { basename } from "node:path";
 import os from "node:os";
 import {
+  shippedRoutersFor,
   compare,
   getTask,
   parseBaselines,
@@ -24,7 +25,7 @@ export const compareFlags = {
   compare: { type: "boolean", help: "compare full, FiRST (--routers) and the baselines; tables and figures go to --out" },
   thresholds: { type: "string", help: "--compare: FiRST thresholds, e.g. 0.3,0.5,0.7 (default: the checkpoint's)", valueName: "list" },
   baselines: { type: "string", help: "--compare: baselines among uls,bi,random,last,exit (default: all)", valueName: "list" },
-  skip: { type: "int", help: "--compare without --routers: layers each baseline skips", min: 0, valueName: "k" },
+  skip: { type: "int", help: "--compare without routers: layers each baseline skips (default: 20% of the layers)", min: 0, valueName: "k" },
 } as const satisfies Record<string, FlagSpec>;
 
 export const DEFAULT_COMPARE_OUT = "first-compare";
@@ -57,7 +58,6 @@ export function compareSettings(f: CompareFlagValues): { tasks: string[]; thresh
   if (f.thresholds !== undefined && f.threshold !== undefined) throw new UsageError("give --thresholds or --threshold, not both");
   if (f.routers === undefined) {
     if (f.thresholds !== undefined || f.threshold !== undefined) throw new UsageError("--thresholds applies to --routers");
-    if (f.skip === undefined) throw new UsageError("without --routers, give --skip k: the layers each baseline skips");
   } else if (f.skip !== undefined) {
     throw new UsageError("--skip is for comparisons without --routers (with routers, k follows FiRST's executed layers)");
   }
@@ -85,7 +85,18 @@ export async function runCompare(flags: CompareFlagValues, signal: AbortSignal):
   const out = flags.out ?? DEFAULT_COMPARE_OUT;
   const model = await openModel(flags);
   try {
-    const routers = flags.routers !== undefined ? await model.loadRouters(flags.routers) : undefined;
+    // Without --routers or --skip: the shipped routers made for this model, else 20% of the layers.
+    let routersDir = flags.routers;
+    let skip = flags.skip;
+    if (routersDir === undefined && skip === undefined) {
+      routersDir = shippedRoutersFor(await model.identity())[0];
+      if (routersDir !== undefined) process.stderr.write(`using the routers in ${routersDir}\n`);
+      else {
+        skip = Math.round(0.2 * model.config.nLayers);
+        process.stderr.write(`no routers for this model: comparing the baselines at --skip ${skip}\n`);
+      }
+    }
+    const routers = routersDir !== undefined ? await model.loadRouters(routersDir) : undefined;
     const started = Date.now();
     const progress = policyProgress();
     const limitText = flags.limit !== undefined ? `first ${flags.limit} examples` : "all examples";
@@ -96,12 +107,12 @@ export async function runCompare(flags: CompareFlagValues, signal: AbortSignal):
       dataDir: flags.dataDir,
       routers,
       thresholds,
-      skip: flags.skip,
+      skip,
       baselines: parseBaselines(flags.baselines),
       limit: flags.limit,
       maxTokens: flags.maxTokens,
       out,
-      settings: { model: model.path, routers: flags.routers ?? null },
+      settings: { model: model.path, routers: routersDir ?? null },
       footnote: `${basename(model.path)}, ${limitText}, ${model.engine.threads} threads, ${os.cpus()[0]?.model ?? "CPU"}, ${new Date().toISOString().slice(0, 10)}`,
       onPolicy: progress.policy,
       onExample: (_r, p) => progress.example(p.done, p.total),

@@ -1,0 +1,35 @@
+// Router checkpoints that ship with the project (routers/<name>/ at the
+// repository root, or $FIRST_ROUTERS_DIR): the ones made for a given model.
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { RouterJson } from "./checkpoint.js";
+import type { ModelIdentity } from "./model-identity.js";
+
+/** Folders searched for shipped routers, in order. */
+export function routerSearchDirs(env: NodeJS.ProcessEnv = process.env): string[] {
+  const dirs = [];
+  if (env.FIRST_ROUTERS_DIR) dirs.push(env.FIRST_ROUTERS_DIR);
+  // packages/core/dist/routers/shipped.js -> the repository root.
+  dirs.push(fileURLToPath(new URL("../../../../routers/", import.meta.url)));
+  return dirs;
+}
+
+/** Checkpoint folders whose router.json names this base model (by sha256). */
+export function shippedRoutersFor(model: ModelIdentity, env: NodeJS.ProcessEnv = process.env): string[] {
+  const found: string[] = [];
+  for (const dir of routerSearchDirs(env)) {
+    if (!existsSync(dir)) continue;
+    for (const name of readdirSync(dir).sort()) {
+      const json = join(dir, name, "router.json");
+      if (!existsSync(json)) continue;
+      try {
+        const r = JSON.parse(readFileSync(json, "utf8")) as RouterJson;
+        if (r.baseModel?.sha256 === model.sha256) found.push(join(dir, name));
+      } catch {
+        // not a readable checkpoint: skip it here; loadRouters reports such folders when asked directly
+      }
+    }
+  }
+  return found;
+}
