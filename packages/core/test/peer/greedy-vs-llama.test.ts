@@ -198,6 +198,6 @@ for (const variant of ["F32 (dequantized)", "quantized"] as const) {
       const rows = await compare(model, peer, direct, inputs);
       console.log(table(`greedy vs llama.cpp, ${STEPS} tokens, ${variant}: ${MODEL}`, rows));
       expectNearTies(rows, bound);
-    }, 600_000);
+    }, 1_800_000); // ~100 s on an idle 2-core machine; F32 weights make every token read 540 MB
   });
 }
