@@ -30,7 +30,7 @@ export interface GenerationTimings {
 export interface GenerationResult {
   text: string;
   promptTokenIds: number[];
-  /** Generated token ids (a stop string's tokens are cut off). */
+  /** Generated token ids, end-of-generation tokens left out (with a stop string, up to the token that completed it). */
   tokens: number[];
   finishReason: FinishReason;
   /** executed[l] is true when layer l ran for this sequence. */

@@ -305,7 +305,6 @@ export class Generation implements AsyncIterable<GenerationChunk> {
     let probabilities: (number | null)[] | null = null;
     let prefillMs = 0;
     let kvBytes = 0;
-    const t0 = performance.now();
     const onAbort = () => Atomics.store(cancel, 0, 1);
     options.signal?.addEventListener("abort", onAbort, { once: true });
     if (options.signal?.aborted) onAbort();
@@ -403,7 +402,6 @@ export class Generation implements AsyncIterable<GenerationChunk> {
       );
     });
     this.result.catch(() => undefined); // the iterator reports the error too
-    void t0;
   }
 
   private push(c: GenerationChunk): void {
