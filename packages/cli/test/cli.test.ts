@@ -9,6 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { makeTinyLlama } from "../../core/src/gguf/tiny-model.js";
 
 const MAIN = fileURLToPath(new URL("../dist/main.js", import.meta.url));
 let home = "";
@@ -120,6 +121,33 @@ describe("first", () => {
       expect(out.bytes).toBe(body.length);
       expect(r.stderr).toContain("fetching from hf:owner/repo/weights.gguf");
       expect(r.stderr).toMatch(/downloading\s+100%\s+200.0 kB\/200.0 kB/);
+    } finally {
+      server.close();
+    }
+  });
+
+  it("runs a model it has to pull first: progress on stderr, then the completion", async () => {
+    const file = path.join(home, "tiny-src.gguf");
+    makeTinyLlama(file, { seed: 3 });
+    const body = fs.readFileSync(file);
+    const server = http.createServer((req, res) => {
+      if (req.url !== "/owner/tiny/resolve/main/tiny.gguf") return void res.writeHead(404).end();
+      res.writeHead(200, { "content-length": body.length }).end(body);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        execFile(
+          process.execPath,
+          [MAIN, "run", "--model", "hf:owner/tiny/tiny.gguf", "--prompt", "hello", "--temperature", "0", "--max-tokens", "4", "--json"],
+          { env: { ...process.env, FIRST_HOME: home, HF_ENDPOINT: endpoint }, timeout: 60_000 },
+          (err, stdout, stderr) => resolve({ code: err ? Number(err.code) : 0, stdout, stderr }),
+        );
+      });
+      expect(r.stderr).toContain("fetching from hf:owner/tiny/tiny.gguf");
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout).tokens.length).toBeGreaterThan(0);
     } finally {
       server.close();
     }

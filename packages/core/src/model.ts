@@ -22,7 +22,7 @@ import { checkThreshold, loadRouters as loadRouterFolder } from "./routers/check
 import { fileSha256, type ModelIdentity } from "./routers/model-identity.js";
 import type { RouterSetData } from "./routers/router-set.js";
 import type { LayerPlanSpec } from "./runtime/layer-plan.js";
-import { resolveModelPath } from "./pull/index.js";
+import { resolveModelPath, type PullProgressListener } from "./pull/index.js";
 import type { EngineLoadOptions, FromWorker, GenerateRequest } from "./runtime/protocol.js";
 import type { ScoreResult } from "./runtime/score.js";
 import { validateSampling } from "./sampling/index.js";
@@ -33,6 +33,8 @@ export interface LoadModelOptions extends Omit<EngineLoadOptions, "modelPath" | 
   lora?: string;
   /** Download the model when an alias or hf: source is not cached yet (default true). */
   pull?: boolean;
+  /** Download progress, when the model has to be pulled first. */
+  onPullProgress?: PullProgressListener;
 }
 
 export interface EngineInfo {
@@ -48,7 +50,7 @@ type Pending = {
 
 /** Loads a GGUF model (a path, the default alias, or hf:owner/repo/file). */
 export async function loadModel(pathOrAlias?: string, options: LoadModelOptions = {}): Promise<LoadedModel> {
-  const path = await resolveModelPath(pathOrAlias, { pull: options.pull ?? true });
+  const path = await resolveModelPath(pathOrAlias, { pull: options.pull ?? true, onProgress: options.onPullProgress });
   let info;
   try {
     info = readGguf(path);
@@ -62,7 +64,9 @@ export async function loadModel(pathOrAlias?: string, options: LoadModelOptions 
   const lora = options.lora === undefined ? undefined : loraPayload(options.lora, info.metadata);
   const worker = new Worker(new URL("./runtime/worker.js", import.meta.url));
   const model = new LoadedModel(path, info.metadata, tokenizer, worker);
-  await model.start({ ...options, modelPath: path, lora });
+  // Only plain engine settings cross to the worker (no callbacks).
+  const { pull: _pull, onPullProgress: _progress, ...engineOptions } = options;
+  await model.start({ ...engineOptions, modelPath: path, lora });
   return model;
 }
 
@@ -97,7 +101,11 @@ export class LoadedModel {
     this.worker.ref();
     const reply = await new Promise<FromWorker>((resolve) => {
       this.loaded = resolve;
-      this.worker.postMessage({ type: "load", options });
+      try {
+        this.worker.postMessage({ type: "load", options });
+      } catch (err) {
+        resolve({ type: "load-error", message: (err as Error).message });
+      }
     });
     this.loaded = null;
     this.worker.unref();

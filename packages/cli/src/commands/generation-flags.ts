@@ -1,6 +1,7 @@
 // Flags shared by `first run` and `first chat`: the model, the engine and sampling.
 import { loadModel, type GenerateOptions, type LoadedModel } from "@first/core";
 import { UsageError, type FlagSpec } from "../args.js";
+import { progressReporter } from "./pull.js";
 
 export const modelFlags = {
   model: { type: "string", short: "m", help: "GGUF path, model name or hf:<owner>/<repo>/<file>", default: "smollm2-135m-instruct", valueName: "path" },
@@ -65,6 +66,12 @@ export function generateOptions(f: SamplingFlagValues, signal: AbortSignal): Gen
   };
 }
 
+/** Loads the model, pulling it first (with progress on stderr) when it is not cached. */
 export async function openModel(f: { model: string; threads?: number; ctx?: number; lora?: string }): Promise<LoadedModel> {
-  return loadModel(f.model, { threads: f.threads, contextLength: f.ctx, maxSequences: 1, lora: f.lora });
+  const report = progressReporter();
+  try {
+    return await loadModel(f.model, { threads: f.threads, contextLength: f.ctx, maxSequences: 1, lora: f.lora, onPullProgress: report.onProgress });
+  } finally {
+    report.finish();
+  }
 }

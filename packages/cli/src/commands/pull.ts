@@ -36,7 +36,7 @@ export const pullCommand = defineCommand({
 });
 
 /** Turns pull events into a progress bar and status lines on stderr. */
-function progressReporter() {
+export function progressReporter() {
   let bar: ProgressBar | undefined;
   const finish = () => {
     bar?.done();
