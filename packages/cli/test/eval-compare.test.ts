@@ -7,6 +7,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeTinyLlama } from "../../core/src/gguf/tiny-model.js";
+import { saveRouters } from "../../core/src/routers/checkpoint.js";
+import { fileSha256 } from "../../core/src/routers/model-identity.js";
 
 const MAIN = fileURLToPath(new URL("../dist/main.js", import.meta.url));
 let dir = "";
@@ -51,6 +53,30 @@ describe("first eval --compare", () => {
     expect(again.code).toBe(0);
     expect(again.stderr).not.toContain("running");
     expect(again.stderr).toContain("tiny exit:2: already done");
+  });
+
+  it("compares FiRST routers at two thresholds with baselines at the routers' executed layers", async () => {
+    // Hand-made routers for the 4-layer model: layer 1 has p = 0.6, layer 2 has p = 0.9 for any input,
+    // so threshold 0.5 runs all 4 layers and 0.7 runs 3.
+    const d = 64;
+    const layer = (bias: number) => ({ fcWeight: new Float32Array(d), fcBias: bias });
+    const routers = {
+      config: { kind: "linear" as const, dModel: d, hidden: 0, nLayers: 4, exempt: [0, 3], threshold: 0.5, normEps: 1e-5 },
+      layers: [null, layer(Math.log(0.6 / 0.4)), layer(Math.log(0.9 / 0.1)), null],
+    };
+    const routersDir = path.join(dir, "routers");
+    saveRouters(routersDir, routers, { architecture: "llama", nLayers: 4, dModel: d, sha256: await fileSha256(modelPath) });
+    const out = path.join(dir, "cmp-first");
+    const r = first(["eval", "--compare", "--model", modelPath, "--data", dataPath, "--routers", routersDir, "--thresholds", "0.5,0.7",
+      "--baselines", "uls,random", "--max-tokens", "4", "--out", out]);
+    expect(r.code, r.stderr).toBe(0);
+    const rows = JSON.parse(fs.readFileSync(path.join(out, "table.json"), "utf8")).rows as { policy: string; executedLayers: number }[];
+    const byPolicy = Object.fromEntries(rows.map((row) => [row.policy, row.executedLayers]));
+    expect(byPolicy["full"]).toBe(4);
+    expect(byPolicy["first@0.5"]).toBe(4);
+    expect(byPolicy["first@0.7"]).toBe(3);
+    expect(byPolicy["uls:1"]).toBe(3);
+    expect(byPolicy["random:1"]).toBe(3);
   });
 
   it("explains what a comparison needs", () => {
