@@ -8,6 +8,7 @@
 
 #include "first/error.h"
 #include "first/quant.h"
+#include "first/vec.h"
 #include "quant/kernels.h"
 
 namespace first {
@@ -87,7 +88,6 @@ void check_row(TensorType t, int64_t n) { row_bytes(t, n); }  // throws on a par
 }  // namespace
 
 const FormatKernels* kernels_for(TensorType w) { return pick(w, use_avx2()); }
-const FormatKernels* scalar_kernels_for(TensorType w) { return pick(w, false); }
 
 void tile_by_dots(DotFn dot, int64_t n, const uint8_t* w, size_t w_stride, int nr, const uint8_t* a, size_t a_stride,
                   int nc, float* y, int64_t ldy, bool accumulate) {
@@ -120,22 +120,37 @@ TensorType dot_partner(TensorType w) {
 
 size_t partner_row_bytes(TensorType w, int64_t n) { return row_bytes(dot_partner(w), n); }
 
-void quantize_activations(TensorType w, const float* x, void* dst, int64_t n) {
-  const auto& k = quant::require(quant::kernels_for(w), w, "quantize_activations");
-  quant::check_row(dot_partner(w), n);
+namespace quant {
+namespace {
+// The checked entry points, on the kernel set chosen by `fast`.
+void quantize_activations_on(bool fast, const char* what, TensorType w, const float* x, void* dst, int64_t n) {
+  const auto& k = require(pick(w, fast), w, what);
+  check_row(dot_partner(w), n);
   k.quantize_act(x, dst, n);
+}
+float vec_dot_on(bool fast, const char* what, TensorType w, int64_t n, const void* weight_row, const void* act_row) {
+  const auto& k = require(pick(w, fast), w, what);
+  check_row(w, n);
+  return k.dot(n, weight_row, act_row);
+}
+void dequantize_row_on(bool fast, const char* what, TensorType t, const void* src, float* dst, int64_t n) {
+  const auto& k = require(pick(t, fast), t, what);
+  check_row(t, n);
+  k.dequantize(src, dst, n);
+}
+}  // namespace
+}  // namespace quant
+
+void quantize_activations(TensorType w, const float* x, void* dst, int64_t n) {
+  quant::quantize_activations_on(quant::use_avx2(), "quantize_activations", w, x, dst, n);
 }
 
 float vec_dot(TensorType w, int64_t n, const void* weight_row, const void* act_row) {
-  const auto& k = quant::require(quant::kernels_for(w), w, "vec_dot");
-  quant::check_row(w, n);
-  return k.dot(n, weight_row, act_row);
+  return quant::vec_dot_on(quant::use_avx2(), "vec_dot", w, n, weight_row, act_row);
 }
 
 void dequantize_row(TensorType t, const void* src, float* dst, int64_t n) {
-  const auto& k = quant::require(quant::kernels_for(t), t, "dequantize_row");
-  quant::check_row(t, n);
-  k.dequantize(src, dst, n);
+  quant::dequantize_row_on(quant::use_avx2(), "dequantize_row", t, src, dst, n);
 }
 
 void quantize_row(TensorType t, const float* src, void* dst, int64_t n) {
@@ -155,26 +170,23 @@ void quantize_row(TensorType t, const float* src, void* dst, int64_t n) {
 
 const char* kernel_isa() { return quant::use_avx2() ? "avx2" : "scalar"; }
 
+// The one switch for every kernel family (vector ops and attention too).
+bool use_avx2() { return quant::use_avx2(); }
+
 void set_force_scalar(bool on) { quant::force_scalar_flag().store(on, std::memory_order_relaxed); }
 
 namespace scalar {
 
 void quantize_activations(TensorType w, const float* x, void* dst, int64_t n) {
-  const auto& k = quant::require(quant::scalar_kernels_for(w), w, "scalar::quantize_activations");
-  quant::check_row(dot_partner(w), n);
-  k.quantize_act(x, dst, n);
+  quant::quantize_activations_on(false, "scalar::quantize_activations", w, x, dst, n);
 }
 
 float vec_dot(TensorType w, int64_t n, const void* weight_row, const void* act_row) {
-  const auto& k = quant::require(quant::scalar_kernels_for(w), w, "scalar::vec_dot");
-  quant::check_row(w, n);
-  return k.dot(n, weight_row, act_row);
+  return quant::vec_dot_on(false, "scalar::vec_dot", w, n, weight_row, act_row);
 }
 
 void dequantize_row(TensorType t, const void* src, float* dst, int64_t n) {
-  const auto& k = quant::require(quant::scalar_kernels_for(t), t, "scalar::dequantize_row");
-  quant::check_row(t, n);
-  k.dequantize(src, dst, n);
+  quant::dequantize_row_on(false, "scalar::dequantize_row", t, src, dst, n);
 }
 
 }  // namespace scalar

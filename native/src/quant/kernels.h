@@ -27,7 +27,6 @@ struct FormatKernels {
 
 // The kernels for weights of type w in the active kernel set (nullptr if unsupported).
 const FormatKernels* kernels_for(TensorType w);
-const FormatKernels* scalar_kernels_for(TensorType w);
 
 // Runs `dot` over every (row, column) pair: the tile for formats without a
 // dedicated multi-row kernel.
