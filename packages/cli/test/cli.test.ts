@@ -23,6 +23,25 @@ function first(args: string[], env: Record<string, string> = {}) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** A local hub stand-in serving one file at `urlPath`; resolves to its endpoint and a close function. */
+async function serveFile(urlPath: string, body: Buffer): Promise<{ endpoint: string; close: () => void }> {
+  const server = http.createServer((req, res) => {
+    if (req.url !== urlPath) return void res.writeHead(404).end();
+    res.writeHead(200, { "content-length": body.length }).end(body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => server.close() };
+}
+
+/** Runs the CLI asynchronously, so that this process keeps serving while it downloads. */
+function firstAsync(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [MAIN, ...args], { env: { ...process.env, FIRST_HOME: home, ...env }, timeout: 60_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? Number(err.code) : 0, stdout, stderr }),
+    );
+  });
+}
+
 beforeAll(() => {
   if (!fs.existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`pnpm build\` first`);
   home = fs.mkdtempSync(path.join(os.tmpdir(), "first-cli-test-"));
@@ -99,22 +118,9 @@ describe("first", () => {
 
   it("downloads an hf: file from HF_ENDPOINT with progress on stderr", async () => {
     const body = Buffer.alloc(200_000, 7);
-    const server = http.createServer((req, res) => {
-      if (req.url !== "/owner/repo/resolve/main/weights.gguf") return void res.writeHead(404).end();
-      res.writeHead(200, { "content-length": body.length }).end(body);
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const hub = await serveFile("/owner/repo/resolve/main/weights.gguf", body);
     try {
-      const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-      // Asynchronous, so that this process keeps serving while the CLI downloads.
-      const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-        execFile(
-          process.execPath,
-          [MAIN, "pull", "hf:owner/repo/weights.gguf", "--json"],
-          { env: { ...process.env, FIRST_HOME: home, HF_ENDPOINT: endpoint } },
-          (err, stdout, stderr) => resolve({ code: err ? Number(err.code) : 0, stdout, stderr }),
-        );
-      });
+      const r = await firstAsync(["pull", "hf:owner/repo/weights.gguf", "--json"], { HF_ENDPOINT: hub.endpoint });
       expect(r.code).toBe(0);
       const out = JSON.parse(r.stdout);
       expect(out.path).toBe(path.join(home, "models", "hf", "owner", "repo", "weights.gguf"));
@@ -122,34 +128,24 @@ describe("first", () => {
       expect(r.stderr).toContain("fetching from hf:owner/repo/weights.gguf");
       expect(r.stderr).toMatch(/downloading\s+100%\s+200.0 kB\/200.0 kB/);
     } finally {
-      server.close();
+      hub.close();
     }
   });
 
   it("runs a model it has to pull first: progress on stderr, then the completion", async () => {
     const file = path.join(home, "tiny-src.gguf");
     makeTinyLlama(file, { seed: 3 });
-    const body = fs.readFileSync(file);
-    const server = http.createServer((req, res) => {
-      if (req.url !== "/owner/tiny/resolve/main/tiny.gguf") return void res.writeHead(404).end();
-      res.writeHead(200, { "content-length": body.length }).end(body);
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const hub = await serveFile("/owner/tiny/resolve/main/tiny.gguf", fs.readFileSync(file));
     try {
-      const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-      const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-        execFile(
-          process.execPath,
-          [MAIN, "run", "--model", "hf:owner/tiny/tiny.gguf", "--prompt", "hello", "--temperature", "0", "--max-tokens", "4", "--json"],
-          { env: { ...process.env, FIRST_HOME: home, HF_ENDPOINT: endpoint }, timeout: 60_000 },
-          (err, stdout, stderr) => resolve({ code: err ? Number(err.code) : 0, stdout, stderr }),
-        );
-      });
+      const r = await firstAsync(
+        ["run", "--model", "hf:owner/tiny/tiny.gguf", "--prompt", "hello", "--temperature", "0", "--max-tokens", "4", "--json"],
+        { HF_ENDPOINT: hub.endpoint },
+      );
       expect(r.stderr).toContain("fetching from hf:owner/tiny/tiny.gguf");
       expect(r.code).toBe(0);
       expect(JSON.parse(r.stdout).tokens.length).toBeGreaterThan(0);
     } finally {
-      server.close();
+      hub.close();
     }
   });
 
