@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeTinyLlama } from "../../core/src/gguf/tiny-model.js";
 import { saveRouters } from "../../core/src/routers/checkpoint.js";
 import { fileSha256 } from "../../core/src/routers/model-identity.js";
+import { moduleDims, writePeftAdapter, type LoraModelShape, type LoraModule, type LoraPair } from "../../core/src/lora/peft.js";
 
 const MAIN = fileURLToPath(new URL("../dist/main.js", import.meta.url));
 let dir = "";
@@ -77,6 +78,50 @@ describe("first eval --compare", () => {
     expect(byPolicy["first@0.7"]).toBe(3);
     expect(byPolicy["uls:1"]).toBe(3);
     expect(byPolicy["random:1"]).toBe(3);
+  });
+
+  it("runs the adapter beside the routers (routers/lora) for first+lora and full+lora only", async () => {
+    // Routers that always skip layer 1; an adapter on every layer whose B is large enough to change the text.
+    const d = 64;
+    const routers = {
+      config: { kind: "linear" as const, dModel: d, hidden: 0, nLayers: 4, exempt: [0, 2, 3], threshold: 0.5, normEps: 1e-5 },
+      layers: [null, { fcWeight: new Float32Array(d), fcBias: -3 }, null, null],
+    };
+    const routersDir = path.join(dir, "routers-lora");
+    saveRouters(routersDir, routers, { architecture: "llama", nLayers: 4, dModel: d, sha256: await fileSha256(modelPath) });
+    const shape: LoraModelShape = { nLayers: 4, dModel: d, nHeads: 4, nKvHeads: 2, headDim: 16, ffnDim: 128 };
+    const targets: LoraModule[] = ["q", "v", "o"];
+    let seed = 1;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31 - 0.5) * 2;
+    const pairs: LoraPair[] = [];
+    for (let layer = 0; layer < 4; layer++)
+      for (const module of targets) {
+        const [inDim, outDim] = moduleDims(module, shape);
+        pairs.push({ layer, module, a: Float32Array.from({ length: 4 * inDim }, rand), b: Float32Array.from({ length: outDim * 4 }, rand) });
+      }
+    writePeftAdapter(path.join(routersDir, "lora"), { rank: 4, alpha: 8, targets, pairs }, shape);
+
+    const out = path.join(dir, "cmp-lora");
+    const r = first(["eval", "--compare", "--model", modelPath, "--data", dataPath, "--routers", routersDir, "--baselines", "uls",
+      "--max-tokens", "6", "--out", out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain("LoRA adapter in");
+    const rows = JSON.parse(fs.readFileSync(path.join(out, "table.json"), "utf8")).rows as { policy: string; executedLayers: number }[];
+    expect(rows.map((row) => [row.policy, row.executedLayers])).toEqual([["full", 4], ["full+lora", 4], ["first", 3], ["first+lora", 3], ["uls:1", 3]]);
+    // The adapter changes what the model writes; the rows without it match a plain run of the base model.
+    const outputs = (policy: string) =>
+      fs.readFileSync(path.join(out, "runs", "tiny", policy, "examples.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l).output as string);
+    expect(outputs("full-lora")).not.toEqual(outputs("full"));
+    expect(outputs("first-lora-0.5")).not.toEqual(outputs("first-0.5"));
+    const plainOut = path.join(dir, "plain-full");
+    const plain = first(["eval", "--model", modelPath, "--data", dataPath, "--max-tokens", "6", "--out", plainOut]);
+    expect(plain.code, plain.stderr).toBe(0);
+    const plainOutputs = fs.readFileSync(path.join(plainOut, "examples.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l).output as string);
+    expect(outputs("full")).toEqual(plainOutputs);
+
+    const noRouters = first(["eval", "--compare", "--model", modelPath, "--data", dataPath, "--skip", "1", "--lora", path.join(routersDir, "lora")]);
+    expect(noRouters.code).toBe(2);
+    expect(noRouters.stderr).toContain("give --routers too");
   });
 
   it("explains what a comparison needs", () => {

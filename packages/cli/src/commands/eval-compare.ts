@@ -2,7 +2,8 @@
 // the layer-skipping baselines matched to FiRST's executed layers, on one or
 // more tasks. Writes table.md, table.json, summaries.jsonl (resumable) and the
 // figures quality-vs-speed and skip-heatmap (SVG and PNG) to --out.
-import { basename } from "node:path";
+import { existsSync } from "node:fs";
+import { basename, join } from "node:path";
 import os from "node:os";
 import {
   shippedRoutersFor,
@@ -39,6 +40,7 @@ export interface CompareFlagValues {
   metric?: string;
   policy?: string;
   routers?: string;
+  lora?: string;
   threshold?: number;
   dataDir?: string;
   limit?: number;
@@ -83,7 +85,9 @@ export function compareSettings(f: CompareFlagValues): { tasks: string[]; thresh
 export async function runCompare(flags: CompareFlagValues, signal: AbortSignal): Promise<number> {
   const { tasks, thresholds } = compareSettings(flags);
   const out = flags.out ?? DEFAULT_COMPARE_OUT;
-  const model = await openModel(flags);
+  // The base model serves every row but the adapter's (see "adapted" below).
+  const model = await openModel({ ...flags, lora: undefined });
+  let adapted: Awaited<ReturnType<typeof openModel>> | undefined;
   try {
     // Without --routers or --skip: the shipped routers made for this model, else 20% of the layers.
     let routersDir = flags.routers;
@@ -97,6 +101,13 @@ export async function runCompare(flags: CompareFlagValues, signal: AbortSignal):
       }
     }
     const routers = routersDir !== undefined ? await model.loadRouters(routersDir) : undefined;
+    if (flags.lora !== undefined && routersDir === undefined) throw new UsageError("--lora in --compare is the adapter trained with the routers; give --routers too");
+    // The LoRA adapter trained with the routers: --lora, else <routers>/lora when it is there.
+    const loraDir = flags.lora ?? (routersDir !== undefined && existsSync(join(routersDir, "lora", "adapter_config.json")) ? join(routersDir, "lora") : undefined);
+    if (loraDir !== undefined) {
+      process.stderr.write(`FiRST rows also run with the LoRA adapter in ${loraDir} (first+lora, full+lora)\n`);
+      adapted = await openModel({ ...flags, lora: loraDir });
+    }
     const started = Date.now();
     const progress = policyProgress();
     const limitText = flags.limit !== undefined ? `first ${flags.limit} examples` : "all examples";
@@ -106,13 +117,14 @@ export async function runCompare(flags: CompareFlagValues, signal: AbortSignal):
       metric: flags.metric as MetricName | undefined,
       dataDir: flags.dataDir,
       routers,
+      adapted,
       thresholds,
       skip,
       baselines: parseBaselines(flags.baselines),
       limit: flags.limit,
       maxTokens: flags.maxTokens,
       out,
-      settings: { model: model.path, routers: routersDir ?? null },
+      settings: { model: model.path, routers: routersDir ?? null, ...(loraDir !== undefined ? { lora: loraDir } : {}) },
       footnote: `${basename(model.path)}, ${limitText}, ${model.engine.threads} threads, ${os.cpus()[0]?.model ?? "CPU"}, ${new Date().toISOString().slice(0, 10)}`,
       onPolicy: progress.policy,
       onExample: (_r, p) => progress.example(p.done, p.total),
@@ -128,6 +140,7 @@ export async function runCompare(flags: CompareFlagValues, signal: AbortSignal):
     return 0;
   } finally {
     await model.close();
+    await adapted?.close();
   }
 }
 

@@ -18,6 +18,8 @@ export const evalCommand = defineCommand({
     "With --out DIR every example is appended to DIR/examples.jsonl as it finishes and DIR/summary.json is written at",
     "the end; rerunning with the same --out skips the examples already there for the same task and policy.",
     "--json prints {task, policy, quality, latency, executedLayers, skippedLayers, kvBytesPerSequence, examples}.",
+    "--compare with --routers: a LoRA adapter trained with the routers (--lora, or the routers folder's lora/) adds the",
+    "rows first+lora and full+lora; every other row runs on the base model.",
     "",
     "Tasks:",
     ...TASKS.map((t) => `  ${t.name.padEnd(22)} ${t.description}`),

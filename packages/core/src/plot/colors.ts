@@ -4,6 +4,8 @@
 const FAMILY_COLORS: Record<string, string> = {
   full: "#222222",
   first: "#d62728",
+  "first+lora": "#e377c2",
+  "full+lora": "#7f7f7f",
   uls: "#1f77b4",
   bi: "#2ca02c",
   random: "#9467bd",

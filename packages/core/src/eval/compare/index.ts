@@ -4,7 +4,7 @@ import { evaluate } from "../runner.js";
 import { runComparison, type CompareOptions, type CompareResult } from "./run.js";
 
 /** Runs a comparison with the evaluation runner (see runComparison). */
-export function compare(model: LoadedModel, options: CompareOptions): Promise<CompareResult> {
+export function compare(model: LoadedModel, options: CompareOptions<LoadedModel>): Promise<CompareResult> {
   return runComparison(model, options, evaluate);
 }
 

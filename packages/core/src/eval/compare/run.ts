@@ -30,7 +30,7 @@ export interface PolicyEvent {
   row?: CompareRow;
 }
 
-export interface CompareOptions {
+export interface CompareOptions<M = unknown> {
   /** Registered task names or definitions; each gets its own rows. */
   tasks?: (string | TaskDefinition)[];
   /** A generic JSONL file instead of tasks (see EvaluateOptions.dataFile). */
@@ -39,6 +39,13 @@ export interface CompareOptions {
   dataDir?: string;
   /** FiRST routers; without them the baselines skip `skip` layers. */
   routers?: RouterSetData;
+  /**
+   * The same model with the LoRA adapter trained beside the routers applied.
+   * Adds the rows "first+lora" (routers and adapter) and "full+lora" (the
+   * adapter alone, to show what it brings by itself); the other rows use the
+   * base model.
+   */
+  adapted?: M;
   /** FiRST thresholds (default: the checkpoint's). */
   thresholds?: number[];
   /** Layers the baselines skip when there are no routers. */
@@ -72,7 +79,7 @@ function taskLabel(task: string | TaskDefinition): string {
   return typeof task === "string" ? task : task.name;
 }
 
-export async function runComparison<M extends CompareModel>(model: M, o: CompareOptions, evaluate: Evaluator<M>): Promise<CompareResult> {
+export async function runComparison<M extends CompareModel>(model: M, o: CompareOptions<M>, evaluate: Evaluator<M>): Promise<CompareResult> {
   const nLayers = model.config.nLayers;
   const baselines = o.baselines ?? BASELINES;
   const tasks: (string | TaskDefinition | undefined)[] = o.dataFile !== undefined ? [undefined] : (o.tasks ?? []);
@@ -98,7 +105,7 @@ export async function runComparison<M extends CompareModel>(model: M, o: Compare
 
   for (const task of tasks) {
     const label = task === undefined ? basename(o.dataFile!, extname(o.dataFile!)) : taskLabel(task);
-    const run = async (policy: string, folder: string, plan: () => Promise<Partial<EvaluateOptions>>, threshold?: number) => {
+    const run = async (policy: string, folder: string, plan: () => Promise<Partial<EvaluateOptions>>, threshold?: number, on: M = model) => {
       const settings = { ...common, ...(threshold !== undefined ? { threshold } : {}) };
       const finished = store.get(label, policy, settings);
       if (finished) {
@@ -111,7 +118,7 @@ export async function runComparison<M extends CompareModel>(model: M, o: Compare
       }
       o.signal?.throwIfAborted();
       o.onPolicy?.({ task: label, policy, state: "running" });
-      const result = await evaluate(model, {
+      const result = await evaluate(on, {
         ...(task !== undefined ? { task } : { dataFile: o.dataFile, metric: o.metric }),
         dataDir: o.dataDir,
         policy,
@@ -140,6 +147,8 @@ export async function runComparison<M extends CompareModel>(model: M, o: Compare
     };
 
     await run("full", "full", async () => ({ plan: { kind: "full" } }));
+    const adapted = o.routers !== undefined ? o.adapted : undefined;
+    if (adapted !== undefined) await run("full+lora", "full+lora", async () => ({ plan: { kind: "full" } }), undefined, adapted);
     if (o.routers !== undefined) {
       const routers = o.routers;
       const thresholds = o.thresholds !== undefined && o.thresholds.length > 0 ? o.thresholds : [routers.config.threshold];
@@ -147,7 +156,10 @@ export async function runComparison<M extends CompareModel>(model: M, o: Compare
       for (const t of thresholds) {
         const name = firstPolicyName(t, several);
         const row = await run(name, `first@${t}`, async () => ({ routers, threshold: t }), t);
+        // With an adapter, FiRST's executed layers can differ (the adapter changes the routers' input): match both.
+        const rowLora = adapted !== undefined ? await run(`${name}+lora`, `first+lora@${t}`, async () => ({ routers, threshold: t }), t, adapted) : undefined;
         await runBaselines(matchedSkipCount(row.executedLayers, nLayers, routable));
+        if (rowLora !== undefined) await runBaselines(matchedSkipCount(rowLora.executedLayers, nLayers, routable));
       }
     } else {
       await runBaselines(o.skip!);
