@@ -91,6 +91,28 @@ describe("runComparison", () => {
     expect(r.rows[1].threshold).toBe(0.5);
   });
 
+  it("runs first+lora and full+lora on the adapted model, matching baselines to both FiRST rows", async () => {
+    const out = tmp();
+    const adapted: CompareModel = { ...model };
+    const seen: [string, boolean][] = [];
+    const { evaluate } = fakeEvaluator();
+    const evaluateOn: Evaluator<CompareModel> = async (m, o) => {
+      seen.push([o.policy ?? "?", m === adapted]);
+      // The adapter changes the routers' decisions: FiRST+LoRA executes more layers than FiRST alone.
+      return evaluate(m, m === adapted && o.routers ? { ...o, threshold: 0.5 } : o.routers ? { ...o, threshold: 0.7 } : o);
+    };
+    const r = await runComparison(model, { tasks: ["scitldr"], routers, adapted, baselines: ["uls"], out }, evaluateOn);
+    expect(r.rows.map((x) => [x.policy, x.executedLayers])).toEqual([
+      ["full", 30],
+      ["full+lora", 30],
+      ["first", 21.2],
+      ["first+lora", 24.4],
+      ["uls:9", 21],
+      ["uls:6", 24],
+    ]);
+    expect(seen).toEqual([["full", false], ["full+lora", true], ["first", false], ["first+lora", true], ["uls:9", false], ["uls:6", false]]);
+  });
+
   it("resumes: policies already in summaries.jsonl are not evaluated again", async () => {
     const out = tmp();
     const first = fakeEvaluator();
