@@ -282,6 +282,9 @@ void Engine::set_lora(int layer, const std::string& module, int rank, const floa
   ad.scale = scale;
   ad.A.assign(A, A + rank * ad.in);
   ad.B.assign(B, B + ad.out * rank);
+  ad.BT.resize(ad.out * rank);
+  for (int64_t o = 0; o < ad.out; ++o)
+    for (int k = 0; k < rank; ++k) ad.BT[k * ad.out + o] = ad.B[o * rank + k];
   lora_[layer].module[static_cast<int>(m)] = &ad;
 }
 

@@ -18,12 +18,18 @@ constexpr int kLoraModules = 7;
 const char* lora_module_name(LoraModule m);            // "q", "k", "v", "o", "gate", "up", "down"
 LoraModule parse_lora_module(const std::string& name);  // throws Error on an unknown name
 
+// Below this many rows lora_forward uses the per-row path.
+constexpr int64_t kLoraFewRows = 16;
+
 struct LoraAdapter {
   int rank = 0;
   int64_t in = 0, out = 0;
   float scale = 0.f;     // alpha / rank
   std::vector<float> A;  // rank x in
   std::vector<float> B;  // out x rank
+  // B transposed (rank x out), filled by the engine so that few-row products
+  // (decoding) add rank contiguous rows of it; empty for the trainer's adapters.
+  std::vector<float> BT;
 };
 
 // The adapters of one layer (null where a module has none).
@@ -37,7 +43,8 @@ struct LayerLora {
 };
 
 // Y (M x out, stride ldy) += scale * (X A^T) B^T. t (M x rank) receives X A^T,
-// which the backward pass needs again.
+// which the backward pass needs again. Few rows (decoding) take a dot/axpy
+// path without the GEMM's transposed copies of A and B.
 void lora_forward(const LoraAdapter& a, const float* X, int64_t M, int64_t ldx, float* Y, int64_t ldy, float* t,
                   ThreadPool& pool);
 

@@ -6,6 +6,7 @@
 
 #include "first/error.h"
 #include "first/lora.h"
+#include "first/vec.h"
 #include "first/train.h"
 
 namespace first {
@@ -24,8 +25,23 @@ LoraModule parse_lora_module(const std::string& name) {
 
 void lora_forward(const LoraAdapter& a, const float* X, int64_t M, int64_t ldx, float* Y, int64_t ldy, float* t,
                   ThreadPool& pool) {
-  thread_local std::vector<float> at, bt;
   const int64_t r = a.rank;
+  if (M < kLoraFewRows) {
+    // Per row: t = A x (rank dots along A's rows), then y += scale * B t.
+    for (int64_t i = 0; i < M; ++i) {
+      const float* x = X + i * ldx;
+      float* ti = t + i * r;
+      float* y = Y + i * ldy;
+      for (int64_t k = 0; k < r; ++k) ti[k] = vec_dot_f32(x, a.A.data() + k * a.in, a.in);
+      if (!a.BT.empty()) {
+        for (int64_t k = 0; k < r; ++k) vec_axpy_f32(a.scale * ti[k], a.BT.data() + k * a.out, y, a.out);
+      } else {
+        for (int64_t o = 0; o < a.out; ++o) y[o] += a.scale * vec_dot_f32(ti, a.B.data() + o * r, r);
+      }
+    }
+    return;
+  }
+  thread_local std::vector<float> at, bt;
   at.resize(a.in * r);
   bt.resize(r * a.out);
   transpose(a.A.data(), r, a.in, a.in, at.data());   // in x rank
