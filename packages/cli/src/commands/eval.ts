@@ -40,7 +40,8 @@ export const evalCommand = defineCommand({
   examples: [
     "first eval --task scitldr --limit 20",
     "first eval --task llm_foundry_mc --policy uls:6 --limit 100 --out results/mc",
-    "first eval --task gsm8k --routers routers/smollm2-mix --threshold 0.4 --json",
+    "first eval --task scitldr --routers routers/smollm2-135m-instruct-mix --lora routers/smollm2-135m-instruct-mix/lora --json",
+    "first eval --compare --task scitldr,adversarial_qa_t0 --limit 50 --out cmp   # uses the shipped routers and adapter",
     "first eval --data my.jsonl --metric squad",
   ],
   async run({ flags, signal }) {
