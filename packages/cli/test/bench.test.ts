@@ -1,28 +1,19 @@
 // `first bench` on a tiny random model: the llama-bench-style table and the
 // JSON shape, with and without llama.cpp beside it. Needs `pnpm build` first.
-import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { requireBuiltCli, runCli } from "./support/cli.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeTinyLlama } from "../../core/src/gguf/tiny-model.js";
 
-const MAIN = fileURLToPath(new URL("../dist/main.js", import.meta.url));
 let dir = "";
 let modelPath = "";
 
-function first(args: string[]) {
-  const r = spawnSync(process.execPath, [MAIN, ...args], {
-    encoding: "utf8",
-    env: { ...process.env, FIRST_HOME: dir, FIRST_DEBUG: "1" },
-    timeout: 120_000,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const first = (args: string[]) => runCli(args, { home: dir, debug: true, timeout: 120_000 });
 
 beforeAll(() => {
-  if (!fs.existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`pnpm build\` first`);
+  requireBuiltCli();
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "first-bench-test-"));
   modelPath = path.join(dir, "tiny.gguf");
   makeTinyLlama(modelPath, { seed: 3, layers: 4, weightType: "Q8_0" });

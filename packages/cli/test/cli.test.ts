@@ -1,27 +1,18 @@
 // The built `first` binary, run as a user runs it: exit codes and messages.
 // Needs `pnpm build` first (turbo runs it before the tests).
-import { execFile, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { requireBuiltCli, runCli, runCliAsync } from "./support/cli.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeTinyLlama } from "../../core/src/gguf/tiny-model.js";
 
-const MAIN = fileURLToPath(new URL("../dist/main.js", import.meta.url));
 let home = "";
 
-function first(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [MAIN, ...args], {
-    encoding: "utf8",
-    env: { ...process.env, FIRST_HOME: home, FIRST_DEBUG: "", ...env },
-    timeout: 60_000,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const first = (args: string[], env: Record<string, string> = {}) => runCli(args, { home, env });
 
 /** A local hub stand-in serving one file at `urlPath`; resolves to its endpoint and a close function. */
 async function serveFile(urlPath: string, body: Buffer): Promise<{ endpoint: string; close: () => void }> {
@@ -34,16 +25,10 @@ async function serveFile(urlPath: string, body: Buffer): Promise<{ endpoint: str
 }
 
 /** Runs the CLI asynchronously, so that this process keeps serving while it downloads. */
-function firstAsync(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [MAIN, ...args], { env: { ...process.env, FIRST_HOME: home, ...env }, timeout: 60_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? Number(err.code) : 0, stdout, stderr }),
-    );
-  });
-}
+const firstAsync = (args: string[], env: Record<string, string>) => runCliAsync(args, { home, env });
 
 beforeAll(() => {
-  if (!fs.existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`pnpm build\` first`);
+  requireBuiltCli();
   home = fs.mkdtempSync(path.join(os.tmpdir(), "first-cli-test-"));
 });
 afterAll(() => fs.rmSync(home, { recursive: true, force: true }));

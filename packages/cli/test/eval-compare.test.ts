@@ -1,32 +1,24 @@
 // `first eval --compare` end to end on a tiny random model and a small JSONL
 // file, and its usage errors. Needs `pnpm build` first.
-import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { requireBuiltCli, runCli } from "./support/cli.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeTinyLlama } from "../../core/src/gguf/tiny-model.js";
 import { saveRouters } from "../../core/src/routers/checkpoint.js";
 import { fileSha256 } from "../../core/src/routers/model-identity.js";
+import { TrainRandom } from "../../core/src/train/random.js";
 import { moduleDims, writePeftAdapter, type LoraModelShape, type LoraModule, type LoraPair } from "../../core/src/lora/peft.js";
 
-const MAIN = fileURLToPath(new URL("../dist/main.js", import.meta.url));
 let dir = "";
 let modelPath = "";
 let dataPath = "";
 
-function first(args: string[]) {
-  const r = spawnSync(process.execPath, [MAIN, ...args], {
-    encoding: "utf8",
-    env: { ...process.env, FIRST_HOME: dir, FIRST_DEBUG: "1" },
-    timeout: 120_000,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const first = (args: string[]) => runCli(args, { home: dir, debug: true, timeout: 120_000 });
 
 beforeAll(() => {
-  if (!fs.existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`pnpm build\` first`);
+  requireBuiltCli();
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "first-compare-cli-"));
   modelPath = path.join(dir, "tiny.gguf");
   makeTinyLlama(modelPath, { seed: 3, layers: 4 });
@@ -91,8 +83,8 @@ describe("first eval --compare", () => {
     saveRouters(routersDir, routers, { architecture: "llama", nLayers: 4, dModel: d, sha256: await fileSha256(modelPath) });
     const shape: LoraModelShape = { nLayers: 4, dModel: d, nHeads: 4, nKvHeads: 2, headDim: 16, ffnDim: 128 };
     const targets: LoraModule[] = ["q", "v", "o"];
-    let seed = 1;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31 - 0.5) * 2;
+    const rng = new TrainRandom(1);
+    const rand = () => rng.uniform(1);
     const pairs: LoraPair[] = [];
     for (let layer = 0; layer < 4; layer++)
       for (const module of targets) {

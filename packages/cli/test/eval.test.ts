@@ -1,27 +1,18 @@
 // `first eval` as a user runs it: help, usage errors, and a --data run on a
 // tiny model with --json and --out (then resumed).
-import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { requireBuiltCli, runCli } from "./support/cli.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeTinyLlama } from "../../core/src/gguf/tiny-model.js";
 
-const MAIN = fileURLToPath(new URL("../dist/main.js", import.meta.url));
 let dir = "";
 
-function first(args: string[]) {
-  const r = spawnSync(process.execPath, [MAIN, ...args], {
-    encoding: "utf8",
-    env: { ...process.env, FIRST_HOME: dir, FIRST_DEBUG: "" },
-    timeout: 60_000,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const first = (args: string[]) => runCli(args, { home: dir });
 
 beforeAll(() => {
-  if (!fs.existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`pnpm build\` first`);
+  requireBuiltCli();
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "first-eval-cli-"));
   makeTinyLlama(path.join(dir, "tiny.gguf"), { layers: 3, seed: 2 });
 });

@@ -1,33 +1,23 @@
 // `first run` as a user runs it, on a tiny random model: the JSON output,
 // usage errors (exit 2), and unusable models (exit 1, a message, no stack trace).
 // Needs `pnpm build` first (turbo runs it before the tests).
-import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { requireBuiltCli, runCli } from "./support/cli.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeTinyLlama } from "../../core/src/gguf/tiny-model.js";
 
-const MAIN = fileURLToPath(new URL("../dist/main.js", import.meta.url));
 let home = "";
 let model = "";
 
-function first(args: string[]) {
-  const r = spawnSync(process.execPath, [MAIN, ...args], {
-    encoding: "utf8",
-    env: { ...process.env, FIRST_HOME: home, FIRST_DEBUG: "" },
-    timeout: 60_000,
-    input: "",
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const first = (args: string[]) => runCli(args, { home, input: "" });
 
 /** No JavaScript stack frames in what the user sees. */
 const noStack = (s: string) => expect(s).not.toMatch(/\n\s+at .+[:(]\d+/);
 
 beforeAll(() => {
-  if (!fs.existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`pnpm build\` first`);
+  requireBuiltCli();
   home = fs.mkdtempSync(path.join(os.tmpdir(), "first-cli-run-"));
   model = makeTinyLlama(path.join(home, "tiny.gguf"), { seed: 4, weightType: "Q8_0" }).path;
 });

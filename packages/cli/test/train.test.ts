@@ -1,15 +1,13 @@
 // `first train` as a user runs it: usage, flag errors, and (when the addon
 // has the Trainer) a few steps on a tiny model writing routers, LoRA and log.
-import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { runCli } from "./support/cli.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeTinyLlama } from "../../core/src/gguf/tiny-model.js";
 
-const MAIN = fileURLToPath(new URL("../dist/main.js", import.meta.url));
 let home = "";
 const hasTrainer = (() => {
   try {
@@ -19,10 +17,7 @@ const hasTrainer = (() => {
   }
 })();
 
-function first(args: string[]) {
-  const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: "utf8", env: { ...process.env, FIRST_HOME: home, FIRST_DEBUG: "" }, timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const first = (args: string[]) => runCli(args, { home, timeout: 120_000 });
 
 beforeAll(() => {
   home = fs.mkdtempSync(path.join(os.tmpdir(), "first-train-cli-"));
