@@ -30,7 +30,7 @@ describe("first train", () => {
     expect(r.code).toBe(0);
     for (const flag of ["--model", "--data", "--eval", "--out", "--stage", "--lambda", "--alpha", "--target", "--epochs", "--steps", "--lr", "--batch",
       "--max-seq-len", "--lora-rank", "--lora-alpha", "--lora-targets", "--seed", "--resume", "--router-kind", "--router-hidden", "--threshold",
-      "--hard-after", "--eval-every", "--save-every", "--warmup", "--weight-decay", "--clip", "--threads", "--data-dir"])
+      "--hard-after", "--eval-every", "--save-every", "--warmup", "--weight-decay", "--clip", "--threads", "--data-dir", "--init-lora"])
       expect(r.stdout).toContain(flag);
     expect(first(["--help"]).stdout).toMatch(/train\s+Train FiRST routers/);
   });
@@ -65,5 +65,17 @@ describe("first train", () => {
       expect(fs.existsSync(path.join(out, f)), f).toBe(true);
     const resumed = first(["train", "--out", out, "--resume", "--model", model]);
     expect(resumed.code, resumed.stderr).toBe(0);
+
+    // Continued LoRA training: at a zero learning rate the adapter comes back as given, with its rank and alpha.
+    const more = path.join(home, "more");
+    const cont = first(["train", "--model", model, "--data", data, "--out", more, "--stage", "lora", "--routers", path.join(out, "routers"),
+      "--init-lora", path.join(out, "lora"), "--lora-lr", "0", "--lora-rank", "2", "--steps", "1", "--batch", "2", "--threads", "1", "--max-seq-len", "32"]);
+    expect(cont.code, cont.stderr).toBe(0);
+    expect(cont.stderr).toContain(`LoRA starts from ${path.join(out, "lora")}`);
+    expect(fs.readFileSync(path.join(more, "lora/adapter_model.safetensors"))).toEqual(fs.readFileSync(path.join(out, "lora/adapter_model.safetensors")));
+    expect(JSON.parse(fs.readFileSync(path.join(more, "lora/adapter_config.json"), "utf8"))).toMatchObject({ r: 8, lora_alpha: 16 });
+    const wrongStage = first(["train", "--model", model, "--data", data, "--out", path.join(home, "x"), "--init-lora", path.join(out, "lora")]);
+    expect(wrongStage.code).not.toBe(0);
+    expect(wrongStage.stderr).toContain("--init-lora needs --stage lora or both");
   });
 });

@@ -1,6 +1,6 @@
 // A whole comparison with a stand-in model and evaluator: which policies run,
 // with which k, what is written, and that a rerun reuses finished policies.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -138,6 +138,25 @@ describe("runComparison", () => {
     const fourth = fakeEvaluator();
     await runComparison(model, { tasks: ["scitldr"], skip: 4, baselines: ["uls", "last"], limit: 2, out }, fourth.evaluate);
     expect(fourth.calls).toHaveLength(3);
+  });
+
+  it("after retraining the adapter only its rows run again, without reusing their old examples", async () => {
+    const out = tmp();
+    const adapted: CompareModel = { ...model };
+    const opts = { tasks: ["scitldr"], routers, adapted, baselines: ["uls"] as const, out, figures: false, routersIdentity: { sha: "r1" } };
+    await runComparison(model, { ...opts, adaptedIdentity: { sha: "a1" } }, fakeEvaluator().evaluate);
+    const folder = join(out, "runs", "scitldr", "first-lora-0.5");
+    writeFileSync(join(folder, "examples.jsonl"), '{"id":"old"}\n');
+
+    const again = fakeEvaluator();
+    await runComparison(model, { ...opts, adaptedIdentity: { sha: "a2" } }, again.evaluate);
+    expect(again.calls.map((c) => c.policy)).toEqual(["full+lora", "first+lora"]);
+    expect(existsSync(join(folder, "examples.jsonl"))).toBe(false);
+    expect(JSON.parse(readFileSync(join(folder, "settings.json"), "utf8"))).toMatchObject({ threshold: 0.5, routers: { sha: "r1" }, lora: { sha: "a2" } });
+    // New routers: every row that uses them runs again (with the adapter too), full and the baselines do not.
+    const third = fakeEvaluator();
+    await runComparison(model, { ...opts, routersIdentity: { sha: "r2" }, adaptedIdentity: { sha: "a2" } }, third.evaluate);
+    expect(third.calls.map((c) => c.policy)).toEqual(["first", "first+lora"]);
   });
 
   it("without routers compares full and the baselines at --skip k", async () => {

@@ -74,6 +74,19 @@ describe("training loop", () => {
     expect(r.lora!.pairs[0].b.some((x) => x !== 0)).toBe(true);
   });
 
+  it("a LoRA stage given an adapter starts from its weights (continued training)", async () => {
+    const first = await runTraining(context(tmp(), { stages: ["lora"], steps: 30, loraLr: 0.05, warmup: 0 }));
+    const firstCe = readTrainLog(dirs.at(-1)!).filter((l) => l.type === "step").map((l) => l.ce as number);
+    // With a zero learning rate the adapter comes back unchanged, and the first batches already score like the end of the first run.
+    const frozen = await runTraining(context(tmp(), { stages: ["lora"], steps: 3, loraLr: 0, warmup: 0 }, { initLora: first.lora!.pairs }));
+    const frozenCe = readTrainLog(dirs.at(-1)!).filter((l) => l.type === "step").map((l) => l.ce as number);
+    expect(frozen.lora!.pairs.map((p) => [Array.from(p.a), Array.from(p.b)])).toEqual(first.lora!.pairs.map((p) => [Array.from(p.a), Array.from(p.b)]));
+    const mean3 = (xs: number[]) => (xs[0] + xs[1] + xs[2]) / 3;
+    expect(mean3(frozenCe)).toBeLessThan(mean3(firstCe) * 0.85);
+    const wrong = first.lora!.pairs.map((p) => ({ ...p, b: p.b.slice(1) }));
+    await expect(runTraining(context(tmp(), { stages: ["lora"], steps: 1 }, { initLora: wrong }))).rejects.toThrow(/initial LoRA layers\.0\.q\.B: 11 values, the trainer has 6x2/);
+  });
+
   it("an interrupted run resumed from its checkpoint ends exactly like an uninterrupted one", async () => {
     const settings: Partial<TrainSettings> = { stages: ["routers", "lora"], steps: 5, lr: 0.02, loraLr: 0.02, lambda: 0.1, hardAfter: 0.6 };
     const whole = await runTraining(context(tmp(), settings));

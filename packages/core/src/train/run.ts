@@ -6,7 +6,7 @@
 // the routers' hard decisions applied. See docs/router-training.md.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { AbortedError } from "../errors.js";
+import { AbortedError, FirstError } from "../errors.js";
 import type { NamedTensor } from "../safetensors.js";
 import type { RouterSetConfig } from "../routers/router-set.js";
 import type { LoraModule, LoraPair } from "../lora/peft.js";
@@ -91,6 +91,8 @@ export interface TrainContext {
   outDir: string;
   /** Routers to apply during the LoRA stage when no router stage runs first. */
   routers?: TrainableRouters;
+  /** Adapter weights the LoRA stage starts from (continued training) instead of PEFT's init. */
+  initLora?: LoraPair[];
   /** Extra fields kept in the checkpoint (e.g. the command and data spec). */
   meta?: Record<string, unknown>;
   resume?: boolean;
@@ -199,11 +201,19 @@ export async function runTraining(ctx: TrainContext): Promise<TrainResult> {
     if (stage === "lora") {
       loraInfo = backend.loraTensors();
       if (loraValues.size === 0) {
-        // PEFT's init: A ~ kaiming-uniform (bound 1/sqrt(in)), B = 0, so training starts from the base model.
+        // PEFT's init: A ~ kaiming-uniform (bound 1/sqrt(in)), B = 0, so training starts from the base model;
+        // pairs of a given adapter replace it where they exist.
         const rng = new TrainRandom(s.seed + 1);
+        const given = new Map((ctx.initLora ?? []).map((p) => [`${p.layer}.${p.module}`, p]));
         for (const t of loraInfo) {
           const v = new Float32Array(t.rows * t.cols);
           if (t.kind === "A") for (let i = 0; i < v.length; i++) v[i] = rng.uniform(1 / Math.sqrt(t.cols));
+          const init = given.get(`${t.layer}.${t.module}`);
+          if (init) {
+            const src = t.kind === "A" ? init.a : init.b;
+            if (src.length !== v.length) throw new FirstError("INVALID_OPTION", `initial LoRA ${t.name}: ${src.length} values, the trainer has ${t.rows}x${t.cols}`);
+            v.set(src);
+          }
           loraValues.set(t.name, v);
         }
       }

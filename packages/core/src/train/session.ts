@@ -5,7 +5,7 @@ import { existsSync } from "node:fs";
 import { basename, join } from "node:path";
 import { findDataDir } from "../data-dir.js";
 import { FirstError } from "../errors.js";
-import { writePeftAdapter } from "../lora/peft.js";
+import { readPeftAdapter, writePeftAdapter, type LoraPair } from "../lora/peft.js";
 import { readGguf } from "../native.js";
 import { resolveModelPath } from "../pull/index.js";
 import { loadRouters, saveRouters } from "../routers/checkpoint.js";
@@ -30,6 +30,8 @@ export interface TrainRunOptions {
   maxSeqLen: number;
   /** Router checkpoint for a LoRA-only run (default: OUT/routers). */
   routers?: string;
+  /** A PEFT adapter the LoRA stage continues from; its rank, alpha and targets replace the settings'. */
+  initLora?: string;
   threads?: number;
   dataDir?: string;
   mixPerTask?: number;
@@ -65,6 +67,7 @@ interface SavedMeta {
   maxSeqLen?: number;
   mixPerTask?: number;
   routers?: string;
+  initLora?: string;
 }
 
 export async function trainRouters(o: TrainRunOptions): Promise<TrainRunResult> {
@@ -76,7 +79,7 @@ export async function trainRouters(o: TrainRunOptions): Promise<TrainRunResult> 
     Object.assign(s, saved.settings);
     // The data and model of the interrupted run, unless given again.
     const m = saved.meta ?? {};
-    o = { ...o, data: o.data || (m.data ?? ""), eval: o.eval ?? m.eval, model: o.model ?? m.model, maxSeqLen: m.maxSeqLen ?? o.maxSeqLen, mixPerTask: m.mixPerTask ?? o.mixPerTask, routers: o.routers ?? m.routers };
+    o = { ...o, data: o.data || (m.data ?? ""), eval: o.eval ?? m.eval, model: o.model ?? m.model, maxSeqLen: m.maxSeqLen ?? o.maxSeqLen, mixPerTask: m.mixPerTask ?? o.mixPerTask, routers: o.routers ?? m.routers, initLora: m.initLora };
   }
   const modelPath = await resolveModelPath(o.model, { pull: true });
   const factory = o.backend ? null : nativeBackendFactory(modelPath, o.threads);
@@ -114,6 +117,16 @@ export async function trainRouters(o: TrainRunOptions): Promise<TrainRunResult> 
     routers = TrainableRouters.fromRouterSetData(loadRouters(dir, identity).data);
   }
 
+  let initLora: LoraPair[] | undefined;
+  if (o.initLora !== undefined) {
+    if (!s.stages.includes("lora")) throw new TrainDataError("--init-lora needs --stage lora or both");
+    const adapter = readPeftAdapter(o.initLora, shape);
+    if (Math.abs(adapter.scale - adapter.alpha / adapter.rank) > 1e-12) throw new TrainDataError(`--init-lora ${o.initLora}: rsLoRA adapters (use_rslora) cannot be trained further here`);
+    if (!o.resume) Object.assign(s, { loraRank: adapter.rank, loraAlpha: adapter.alpha, loraTargets: adapter.targets });
+    initLora = adapter.pairs;
+    o.onInfo?.(`LoRA starts from ${o.initLora} (rank ${adapter.rank}, alpha ${adapter.alpha}, ${adapter.targets.join(",")})`);
+  }
+
   const backends = new Map<TrainStage, TrainBackend>();
   const backendFor = (stage: TrainStage): TrainBackend => {
     if (o.backend) return o.backend(stage);
@@ -133,7 +146,8 @@ export async function trainRouters(o: TrainRunOptions): Promise<TrainRunResult> 
     backend: backendFor,
     outDir: o.out,
     routers,
-    meta: { command: o.command, data: o.data, eval: o.eval, model: modelPath, maxSeqLen: o.maxSeqLen, mixPerTask: o.mixPerTask, routers: o.routers } satisfies SavedMeta,
+    initLora,
+    meta: { command: o.command, data: o.data, eval: o.eval, model: modelPath, maxSeqLen: o.maxSeqLen, mixPerTask: o.mixPerTask, routers: o.routers, initLora: o.initLora } satisfies SavedMeta,
     resume: o.resume,
     signal: o.signal,
     onStep: o.onStep,

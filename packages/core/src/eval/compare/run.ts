@@ -11,7 +11,7 @@ import type { LayerPlanSpec } from "../../runtime/layer-plan.js";
 import type { EvalResult, EvaluateOptions, MetricName, TaskDefinition } from "../types.js";
 import { writeFigures } from "./figures.js";
 import { baselinePolicies, BASELINES, firstPolicyName, matchedSkipCount, type Baseline } from "./policies.js";
-import { SummaryStore } from "./store.js";
+import { prepareRunFolder, SummaryStore } from "./store.js";
 import { rowOf, tableJson, tableMarkdown, type CompareRow } from "./table.js";
 
 /** What a comparison needs of a model. */
@@ -55,8 +55,15 @@ export interface CompareOptions<M = unknown> {
   maxTokens?: number;
   /** Output folder: summaries.jsonl, runs/<task>/<policy>/, table.json, table.md, figures. */
   out: string;
-  /** Anything else that must match for finished policies to be reused (e.g. the model and routers paths). */
+  /** Anything else that must match for finished policies to be reused (e.g. the model path). */
   settings?: Record<string, unknown>;
+  /**
+   * What identifies the routers and the adapter (paths, content hashes): part
+   * of the settings of the rows that use them, so that after retraining those
+   * rows run again while full and the baselines are reused.
+   */
+  routersIdentity?: Record<string, unknown>;
+  adaptedIdentity?: Record<string, unknown>;
   /** Small print under the figures. */
   footnote?: string;
   /** Write the PNG/SVG figures at the end (default true). */
@@ -105,8 +112,13 @@ export async function runComparison<M extends CompareModel>(model: M, o: Compare
 
   for (const task of tasks) {
     const label = task === undefined ? basename(o.dataFile!, extname(o.dataFile!)) : taskLabel(task);
+    // threshold is given exactly for the rows that use the routers.
     const run = async (policy: string, folder: string, plan: () => Promise<Partial<EvaluateOptions>>, threshold?: number, on: M = model) => {
-      const settings = { ...common, ...(threshold !== undefined ? { threshold } : {}) };
+      const settings = {
+        ...common,
+        ...(threshold !== undefined ? { threshold, ...(o.routersIdentity ? { routers: o.routersIdentity } : {}) } : {}),
+        ...(on !== model && o.adaptedIdentity ? { lora: o.adaptedIdentity } : {}),
+      };
       const finished = store.get(label, policy, settings);
       if (finished) {
         const row = rowOf(finished.summary, policy, finished.threshold);
@@ -118,6 +130,8 @@ export async function runComparison<M extends CompareModel>(model: M, o: Compare
       }
       o.signal?.throwIfAborted();
       o.onPolicy?.({ task: label, policy, state: "running" });
+      const runDir = join(o.out, "runs", safeName(label), safeName(folder));
+      prepareRunFolder(runDir, settings);
       const result = await evaluate(on, {
         ...(task !== undefined ? { task } : { dataFile: o.dataFile, metric: o.metric }),
         dataDir: o.dataDir,
@@ -125,7 +139,7 @@ export async function runComparison<M extends CompareModel>(model: M, o: Compare
         ...(await plan()),
         limit: o.limit,
         maxTokens: o.maxTokens,
-        out: join(o.out, "runs", safeName(label), safeName(folder)),
+        out: runDir,
         onExample: o.onExample,
         signal: o.signal,
       });
