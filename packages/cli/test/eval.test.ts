@@ -63,5 +63,13 @@ describe("first eval", () => {
     expect(resumed.code).toBe(0);
     expect(resumed.stderr).toMatch(/2 resumed/);
     expect(fs.readFileSync(path.join(out, "examples.jsonl"), "utf8").trim().split("\n")).toHaveLength(4);
+
+    // Other weights (here another model file) in the same folder: refused, the folder left as it was.
+    const other = path.join(dir, "other.gguf");
+    makeTinyLlama(other, { layers: 3, seed: 5 });
+    const refused = first(args.map((a) => (a === path.join(dir, "tiny.gguf") ? other : a)));
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain("holds results made with other settings");
+    expect(fs.readFileSync(path.join(out, "examples.jsonl"), "utf8").trim().split("\n")).toHaveLength(4);
   });
 });

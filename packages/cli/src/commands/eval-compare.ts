@@ -2,13 +2,13 @@
 // the layer-skipping baselines matched to FiRST's executed layers, on one or
 // more tasks. Writes table.md, table.json, summaries.jsonl (resumable) and the
 // figures quality-vs-speed and skip-heatmap (SVG and PNG) to --out.
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { basename, join } from "node:path";
 import os from "node:os";
 import {
   shippedRoutersFor,
   compare,
-  fileSha256,
+  checkpointIdentity,
   getTask,
   parseBaselines,
   parseThresholds,
@@ -82,14 +82,6 @@ export function compareSettings(f: CompareFlagValues): { tasks: string[]; thresh
   return { tasks, thresholds };
 }
 
-/** A checkpoint folder by path and the sha256 of each file in it: rows made with other weights are not reused. */
-async function folderIdentity(dir: string): Promise<Record<string, unknown>> {
-  const files: Record<string, string> = {};
-  for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name)))
-    if (e.isFile()) files[e.name] = await fileSha256(join(dir, e.name));
-  return { path: dir, files };
-}
-
 /** Runs `first eval --compare`; resolves to the exit code. */
 export async function runCompare(flags: CompareFlagValues, signal: AbortSignal): Promise<number> {
   const { tasks, thresholds } = compareSettings(flags);
@@ -134,8 +126,8 @@ export async function runCompare(flags: CompareFlagValues, signal: AbortSignal):
       maxTokens: flags.maxTokens,
       out,
       settings: { model: model.path },
-      routersIdentity: routersDir !== undefined ? await folderIdentity(routersDir) : undefined,
-      adaptedIdentity: loraDir !== undefined ? await folderIdentity(loraDir) : undefined,
+      routersIdentity: routersDir !== undefined ? await checkpointIdentity(routersDir) : undefined,
+      adaptedIdentity: loraDir !== undefined ? await checkpointIdentity(loraDir) : undefined,
       footnote: `${basename(model.path)}, ${limitText}, ${model.engine.threads} threads, ${os.cpus()[0]?.model ?? "CPU"}, ${new Date().toISOString().slice(0, 10)}`,
       onPolicy: progress.policy,
       onExample: (_r, p) => progress.example(p.done, p.total),

@@ -1,6 +1,6 @@
 // `first eval`: quality and cost of a model (and a layer policy) on a task or
 // a JSONL file; a summary table, or one JSON object with --json.
-import { evaluate, getTask, METRICS, TASKS, type EvalSummary, type MetricName } from "@first/core";
+import { checkpointIdentity, claimRunFolder, evaluate, getTask, METRICS, TASKS, type EvalSummary, type MetricName } from "@first/core";
 import { defineCommand } from "../command.js";
 import { UsageError } from "../args.js";
 import { formatBytes, formatDuration } from "../progress.js";
@@ -16,7 +16,8 @@ export const evalCommand = defineCommand({
     "--data lines: {prompt, reference} or {messages, reference} (generation, --metric rouge|bleu|chrf|squad|numeric),",
     "{query, choices, gold} (multiple choice, loglik) or {text} (perplexity).",
     "With --out DIR every example is appended to DIR/examples.jsonl as it finishes and DIR/summary.json is written at",
-    "the end; rerunning with the same --out skips the examples already there for the same task and policy.",
+    "the end; rerunning with the same --out skips the examples already there for the same task and policy (a folder",
+    "holding results of another model, routers or adapter is refused).",
     "--json prints {task, policy, quality, latency, executedLayers, skippedLayers, kvBytesPerSequence, examples}.",
     "--compare with --routers: a LoRA adapter trained with the routers (--lora, or the routers folder's lora/) adds the",
     "rows first+lora and full+lora; every other row runs on the base model.",
@@ -61,6 +62,13 @@ export const evalCommand = defineCommand({
       const policy = flags.routers !== undefined
         ? `routers:${flags.routers}${flags.threshold === undefined ? "" : `@${flags.threshold}`}`
         : (flags.policy ?? "full");
+      // Resuming --out must not mix in examples made with other weights (same labels, another adapter or model).
+      if (flags.out !== undefined)
+        claimRunFolder(flags.out, {
+          model: model.path,
+          ...(flags.routers !== undefined ? { routers: await checkpointIdentity(flags.routers) } : {}),
+          ...(flags.lora !== undefined ? { lora: await checkpointIdentity(flags.lora) } : {}),
+        }, "refuse");
       const progress = exampleProgress(flags.task ?? flags.data!);
       const { summary } = await evaluate(model, {
         task: flags.task,

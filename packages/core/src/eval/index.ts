@@ -3,6 +3,7 @@ export * from "./types.js";
 export { evaluate, summarize, readRecords, resolveTask, EXAMPLES_FILE, SUMMARY_FILE } from "./runner.js";
 export { TASKS, getTask, MC_SETS } from "./tasks/index.js";
 export { dataFileTask } from "./data-file.js";
+export { checkpointIdentity, claimRunFolder, RUN_SETTINGS_FILE } from "./run-folder.js";
 export { METRICS, GENERATION_METRICS, scoreOutput, aggregate } from "./metrics/index.js";
 export { rougeScores, rougeTokens } from "./metrics/rouge.js";
 export { corpusBleu, bleuStats, bleuFromStats, tokenize13a } from "./metrics/bleu.js";

@@ -11,7 +11,8 @@ import type { LayerPlanSpec } from "../../runtime/layer-plan.js";
 import type { EvalResult, EvaluateOptions, MetricName, TaskDefinition } from "../types.js";
 import { writeFigures } from "./figures.js";
 import { baselinePolicies, BASELINES, firstPolicyName, matchedSkipCount, type Baseline } from "./policies.js";
-import { prepareRunFolder, SummaryStore } from "./store.js";
+import { SummaryStore } from "./store.js";
+import { claimRunFolder } from "../run-folder.js";
 import { rowOf, tableJson, tableMarkdown, type CompareRow } from "./table.js";
 
 /** What a comparison needs of a model. */
@@ -131,7 +132,7 @@ export async function runComparison<M extends CompareModel>(model: M, o: Compare
       o.signal?.throwIfAborted();
       o.onPolicy?.({ task: label, policy, state: "running" });
       const runDir = join(o.out, "runs", safeName(label), safeName(folder));
-      prepareRunFolder(runDir, settings);
+      claimRunFolder(runDir, settings, "clear");
       const result = await evaluate(on, {
         ...(task !== undefined ? { task } : { dataFile: o.dataFile, metric: o.metric }),
         dataDir: o.dataDir,

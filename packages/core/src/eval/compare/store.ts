@@ -1,7 +1,7 @@
 // Finished policies of a comparison, one JSON line each in summaries.jsonl,
 // appended as soon as a policy is done, so that a rerun skips them.
-import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { dirname } from "node:path";
 import type { EvalSummary } from "../types.js";
 
 export interface FinishedPolicy {
@@ -40,20 +40,4 @@ export class SummaryStore {
     appendFileSync(this.file, `${JSON.stringify(f)}\n`);
     this.done.set(keyOf(f.task, f.policy, f.settings), f);
   }
-}
-
-const RUN_SETTINGS = "settings.json";
-
-/**
- * Readies a policy's per-example folder for `settings`: examples it holds
- * from other settings (another adapter, routers or limit; or unknown ones)
- * are removed, so the runner's resume only reuses examples of this row.
- */
-export function prepareRunFolder(dir: string, settings: Record<string, unknown>): void {
-  const want = JSON.stringify(settings);
-  const file = join(dir, RUN_SETTINGS);
-  if (existsSync(file) && readFileSync(file, "utf8").trim() === want) return;
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(file, `${want}\n`);
 }
