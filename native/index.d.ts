@@ -130,8 +130,12 @@ export declare class Trainer {
   meanHidden(seq: number, out?: Float32Array): Float32Array;
   /** one gate per sequence; a gate of exactly 0 skips the layer for that sequence */
   forwardLayer(layer: number, gates: Float32Array): void;
-  /** mean cross-entropy over positions with targets >= 0 (whole batch) */
-  loss(): { loss: number; tokens: number };
+  /**
+   * Mean cross-entropy over the target positions ("tokens", default) or per
+   * sequence, then over the sequences ("sequences": each example weighs the
+   * same however short its response); prepares the gradient for backwardLayer.
+   */
+  loss(weighting?: "tokens" | "sequences"): { loss: number; tokens: number };
   /** returns dL/dg_l per sequence (0 where the gate was 0); meanHiddenGrad (nSeq x dModel): gradient w.r.t. the mean prompt hidden state leaving layer l (router l+1's input), added before the gradient flows through l */
   backwardLayer(layer: number, meanHiddenGrad?: Float32Array): Float32Array;
   end(): void;

@@ -171,8 +171,15 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
     guard(info.Env(), [&] { trainer_->forward_layer(layer, gates.Data(), static_cast<int>(gates.ElementLength())); });
     return info.Env().Undefined();
   }
+  // loss(weighting?: "tokens" | "sequences")
   Napi::Value Loss(const Napi::CallbackInfo& info) {
-    first::LossResult r = guard(info.Env(), [&] { return trainer_->loss(); });
+    first::LossWeighting w = first::LossWeighting::Tokens;
+    if (info.Length() > 0 && !info[0].IsUndefined()) {
+      const std::string s = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+      if (s == "sequences") w = first::LossWeighting::Sequences;
+      else if (s != "tokens") throw Napi::TypeError::New(info.Env(), "loss(weighting): weighting must be \"tokens\" or \"sequences\"");
+    }
+    first::LossResult r = guard(info.Env(), [&] { return trainer_->loss(w); });
     Napi::Object o = Napi::Object::New(info.Env());
     o.Set("loss", r.loss);
     o.Set("tokens", static_cast<double>(r.tokens));

@@ -283,6 +283,8 @@ TEST(train_chunked_cross_entropy_vs_full_vocab) {
     auto h = randn(rows * d, 31), wn = randn(d, 32, 0.3f);
     for (auto& e : wn) e += 1.f;
     std::vector<int32_t> tgt = {0, 100, 50, 7, 7, 99};
+    // Unequal row weights, as per-sequence averaging gives (two sequences of 2 and 4 target rows).
+    const std::vector<float> wt = {0.25f, 0.25f, 0.125f, 0.125f, 0.125f, 0.125f};
     const float eps = 1e-5f;
     // Plain full-vocabulary CE on the same quantized matmul's logits.
     std::vector<float> xn(rows * d), logits(rows * V);
@@ -294,13 +296,13 @@ TEST(train_chunked_cross_entropy_vs_full_vocab) {
       double mx = -1e300, s = 0;
       for (int j = 0; j < V; ++j) mx = std::max(mx, double(logits[r * V + j]));
       for (int j = 0; j < V; ++j) s += std::exp(logits[r * V + j] - mx);
-      full += mx + std::log(s) - logits[r * V + tgt[r]];
+      full += wt[r] * (mx + std::log(s) - logits[r * V + tgt[r]]);
     }
     std::vector<float> dh_full;
     for (int chunk : {7, 32, V, 4096}) {
       CrossEntropyScratch sc;
       std::vector<float> dh(rows * d);
-      const double loss = chunked_cross_entropy(W, wn.data(), eps, h.data(), rows, tgt.data(), 1.f / rows, dh.data(),
+      const double loss = chunked_cross_entropy(W, wn.data(), eps, h.data(), rows, tgt.data(), wt.data(), dh.data(),
                                                 chunk, pool, sc);
       CHECK_NEAR(loss, full, 1e-4 * std::fabs(full)) << "chunk " << chunk;
       if (dh_full.empty()) dh_full = dh;
@@ -321,9 +323,9 @@ TEST(train_chunked_cross_entropy_vs_full_vocab) {
           mx = std::max(mx, z);
         }
         for (int j = 0; j < V; ++j) s += std::exp(l[j] - mx);
-        loss += mx + std::log(s) - l[tgt[r]];
+        loss += wt[r] * (mx + std::log(s) - l[tgt[r]]);
       }
-      return loss / rows;
+      return loss;
     };
     fd_check("chunked_cross_entropy dh", to_double(h), f, [&](size_t i) { return dh_full[i]; }, all_coords(h.size()),
              1e-5, 1e-3, 1e-3);

@@ -312,6 +312,48 @@ TEST(train_gate_zero_leaves_hidden_unchanged) {
   }
 }
 
+// Sequences are independent through the layers, so the per-sequence loss of a
+// batch must be the mean of each sequence's loss alone, and its gradient each
+// sequence's solo gradient divided by the number of sequences.
+TEST(train_sequence_weighting_is_the_mean_of_solo_sequences) {
+  auto model = tiny_model(quant_config());
+  auto batch = sample_batch(model->config().vocab_size);
+  const int S = int(batch.size()), L = model->config().n_layers;
+  TrainerOptions to;
+  to.threads = 2;
+  Trainer t(*model, to);
+  const std::vector<float> ones(S, 1.f);
+  auto step = [&](const std::vector<TrainSequence>& seqs, LossWeighting w, std::vector<float>& dh0) {
+    t.begin(seqs);
+    for (int l = 0; l < L; ++l) t.forward_layer(l, ones.data(), int(seqs.size()));
+    const LossResult r = t.loss(w);
+    std::vector<float> dg(seqs.size());
+    for (int l = L - 1; l >= 0; --l) t.backward_layer(l, nullptr, dg.data());
+    dh0 = t.hidden_grad();
+    t.end();
+    return r;
+  };
+  std::vector<float> dh_batch, dh_tokens;
+  const LossResult by_seq = step(batch, LossWeighting::Sequences, dh_batch);
+  const LossResult by_tok = step(batch, LossWeighting::Tokens, dh_tokens);
+  double mean_solo = 0, tokens_solo = 0;
+  size_t row0 = 0;
+  for (int s = 0; s < S; ++s) {
+    std::vector<float> dh_solo;
+    const LossResult solo = step({batch[s]}, LossWeighting::Tokens, dh_solo);
+    mean_solo += solo.loss / S;
+    tokens_solo += solo.loss * double(solo.tokens);
+    for (size_t i = 0; i < dh_solo.size(); ++i)
+      CHECK_NEAR(dh_batch[row0 + i], dh_solo[i] / S, 1e-6 + 1e-4 * std::fabs(dh_solo[i] / S)) << "seq " << s << " dh " << i;
+    row0 += dh_solo.size();
+  }
+  CHECK(row0 == dh_batch.size());
+  CHECK_NEAR(by_seq.loss, mean_solo, 1e-5 * std::fabs(mean_solo));
+  CHECK_NEAR(by_tok.loss, tokens_solo / double(by_tok.tokens), 1e-5 * std::fabs(by_tok.loss));
+  // The batch's sequences have different target counts, so the two weightings differ.
+  CHECK(std::fabs(by_seq.loss - by_tok.loss) > 1e-6);
+}
+
 TEST(train_lora_with_zero_b_changes_nothing) {
   auto model = tiny_model(quant_config());
   auto batch = sample_batch(model->config().vocab_size);

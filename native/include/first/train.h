@@ -75,16 +75,18 @@ void dense_attention_backward(const DenseAttentionShape& s, const std::vector<Se
                               const float* k, const float* v, const float* dout, float* dq, float* dk, float* dv,
                               ThreadPool& pool);
 
-// Mean cross-entropy of softmax(W_out * rmsnorm(h) * w_norm) against targets,
-// over the vocabulary in chunks of `chunk` rows of W_out (memory: rows x chunk
-// floats). h: rows x d, one target per row (all >= 0). Returns the summed loss
-// (not the mean); dh (rows x d) = d(sum loss * grad_scale)/dh.
+// Weighted cross-entropy of softmax(W_out * rmsnorm(h) * w_norm) against
+// targets, over the vocabulary in chunks of `chunk` rows of W_out (memory:
+// rows x chunk floats). h: rows x d, one target per row (all >= 0), one weight
+// per row (1/rows: the mean over tokens; 1/(seqs * tokens of the row's
+// sequence): the mean over sequences). Returns sum_r weight_r * loss_r;
+// dh (rows x d) is its gradient.
 struct CrossEntropyScratch {
   std::vector<float> xn, logits, lse, dxn;
   MatmulScratch mm;
 };
 double chunked_cross_entropy(const WeightView& W_out, const float* w_norm, float eps, const float* h, int64_t rows,
-                             const int32_t* targets, float grad_scale, float* dh, int chunk, ThreadPool& pool,
+                             const int32_t* targets, const float* row_weights, float* dh, int chunk, ThreadPool& pool,
                              CrossEntropyScratch& scratch);
 
 // ---- Trainer ------------------------------------------------------------------
@@ -112,8 +114,13 @@ struct LoraTensorInfo {
   int64_t rows = 0, cols = 0;
 };
 
+// How the batch's cross-entropy averages: over all target positions (long
+// responses weigh more), or per sequence first and then over the sequences
+// (every example weighs the same, however short its response).
+enum class LossWeighting { Tokens, Sequences };
+
 struct LossResult {
-  double loss = 0;     // mean over target positions of the whole batch
+  double loss = 0;     // mean cross-entropy (weighted as asked)
   int64_t tokens = 0;  // target positions
 };
 
@@ -145,7 +152,7 @@ class Trainer {
   void forward_layer(int layer, const float* gates, int n_gates);
   // Final norm + head + mean cross-entropy over positions with targets >= 0;
   // also computes dL/dh_final for the backward pass.
-  LossResult loss();
+  LossResult loss(LossWeighting weighting = LossWeighting::Tokens);
   // Backward through layer l (layers go L-1..0 in order). dgates_out: dL/dg_l
   // per sequence (0 for a sequence whose gate was 0: the layer did not run).
   // mean_hidden_grad (n_seq x d, may be null): gradient w.r.t. the mean prompt

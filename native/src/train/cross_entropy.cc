@@ -22,7 +22,7 @@ WeightView row_range(const WeightView& W, int64_t r0, int64_t n) {
 }  // namespace
 
 double chunked_cross_entropy(const WeightView& W_out, const float* w_norm, float eps, const float* h, int64_t rows,
-                             const int32_t* targets, float grad_scale, float* dh, int chunk, ThreadPool& pool,
+                             const int32_t* targets, const float* row_weights, float* dh, int chunk, ThreadPool& pool,
                              CrossEntropyScratch& sc) {
   if (chunk <= 0) throw Error("cross entropy: chunk must be positive");
   const int64_t d = W_out.cols, V = W_out.rows;
@@ -60,7 +60,7 @@ double chunked_cross_entropy(const WeightView& W_out, const float* w_norm, float
   for (int64_t r = 0; r < rows; ++r) {
     const double lse = mx[r] + std::log(sum[r]);
     sc.lse[r] = static_cast<float>(lse);
-    loss += lse - target_logit[r];
+    loss += static_cast<double>(row_weights[r]) * (lse - target_logit[r]);
   }
 
   for (int64_t v0 = 0; v0 < V; v0 += C) {
@@ -70,9 +70,9 @@ double chunked_cross_entropy(const WeightView& W_out, const float* w_norm, float
     pool.parallel_for(rows, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         float* l = sc.logits.data() + r * cw;
-        const float lse = sc.lse[r];
-        for (int64_t j = 0; j < cw; ++j) l[j] = std::exp(l[j] - lse) * grad_scale;
-        if (targets[r] >= v0 && targets[r] < v0 + cw) l[targets[r] - v0] -= grad_scale;
+        const float lse = sc.lse[r], w = row_weights[r];
+        for (int64_t j = 0; j < cw; ++j) l[j] = std::exp(l[j] - lse) * w;
+        if (targets[r] >= v0 && targets[r] < v0 + cw) l[targets[r] - v0] -= w;
       }
     });
     matmul_input_grad(Wc, sc.logits.data(), rows, cw, sc.dxn.data(), d, true, pool);

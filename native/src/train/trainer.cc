@@ -7,6 +7,7 @@
 //   dL/dh = dy - u + J_F^T u,  J_F^T u = dx1 + attn_bwd(dx1), dx1 = u + mlp_bwd(u).
 // A sequence whose gate is exactly 0 does not run the layer at all: dL/dh = dy
 // and its dL/dg is reported as 0.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -333,7 +334,7 @@ void Trainer::forward_layer(int layer, const float* gates, int n_gates) {
   }
 }
 
-LossResult Trainer::loss() {
+LossResult Trainer::loss(LossWeighting weighting) {
   const ModelConfig& c = config();
   if (phase_ != Phase::Forward || next_layer_ != c.n_layers)
     throw Error("loss: run forwardLayer for every layer first (" + std::to_string(next_layer_) + " of " +
@@ -341,12 +342,22 @@ LossResult Trainer::loss() {
   const int d = c.d_model;
   std::vector<int64_t> rows;
   std::vector<int32_t> tgt;
-  for (int64_t r = 0; r < n_rows_; ++r)
-    if (targets_[r] >= 0) {
-      rows.push_back(r);
-      tgt.push_back(targets_[r]);
-    }
+  std::vector<int> seq_of;  // sequence of each target row
+  for (int s = 0; s < static_cast<int>(seqs_.size()); ++s)
+    for (int64_t r = seqs_[s].row0; r < seqs_[s].row0 + seqs_[s].n; ++r)
+      if (targets_[r] >= 0) {
+        rows.push_back(r);
+        tgt.push_back(targets_[r]);
+        seq_of.push_back(s);
+      }
   const int64_t T = static_cast<int64_t>(rows.size());
+  std::vector<float> weight(static_cast<size_t>(T), T > 0 ? 1.0f / static_cast<float>(T) : 0.f);
+  if (weighting == LossWeighting::Sequences && T > 0) {
+    std::vector<int64_t> count(seqs_.size(), 0);
+    for (int s : seq_of) ++count[s];
+    const auto with_targets = std::count_if(count.begin(), count.end(), [](int64_t n) { return n > 0; });
+    for (int64_t i = 0; i < T; ++i) weight[i] = 1.0f / static_cast<float>(with_targets * count[seq_of[i]]);
+  }
   dh_.assign(static_cast<size_t>(n_rows_) * d, 0.f);
   LossResult res;
   res.tokens = T;
@@ -356,10 +367,9 @@ LossResult Trainer::loss() {
     grow(a.dx, static_cast<size_t>(T) * d);
     for (int64_t i = 0; i < T; ++i) std::memcpy(a.x.data() + i * d, h_.data() + rows[i] * d, sizeof(float) * d);
     const double sum = chunked_cross_entropy(model_.output(), model_.output_norm().data(), c.rms_eps, a.x.data(), T,
-                                             tgt.data(), 1.0f / static_cast<float>(T), a.dx.data(), opts_.ce_chunk,
-                                             pool_, ce_);
+                                             tgt.data(), weight.data(), a.dx.data(), opts_.ce_chunk, pool_, ce_);
     for (int64_t i = 0; i < T; ++i) std::memcpy(dh_.data() + rows[i] * d, a.dx.data() + i * d, sizeof(float) * d);
-    res.loss = sum / static_cast<double>(T);
+    res.loss = sum;
   }
   phase_ = Phase::Backward;
   next_layer_ = c.n_layers - 1;

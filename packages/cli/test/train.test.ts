@@ -30,7 +30,7 @@ describe("first train", () => {
     expect(r.code).toBe(0);
     for (const flag of ["--model", "--data", "--eval", "--out", "--stage", "--lambda", "--alpha", "--target", "--epochs", "--steps", "--lr", "--batch",
       "--max-seq-len", "--lora-rank", "--lora-alpha", "--lora-targets", "--seed", "--resume", "--router-kind", "--router-hidden", "--threshold",
-      "--hard-after", "--eval-every", "--save-every", "--warmup", "--weight-decay", "--clip", "--threads", "--data-dir", "--init-lora"])
+      "--hard-after", "--eval-every", "--save-every", "--warmup", "--weight-decay", "--clip", "--threads", "--data-dir", "--init-lora", "--loss-weighting"])
       expect(r.stdout).toContain(flag);
     expect(first(["--help"]).stdout).toMatch(/train\s+Train FiRST routers/);
   });
@@ -45,6 +45,7 @@ describe("first train", () => {
       ["train", "--out", "o", "--data", "x.jsonl", "--lora-targets", "q,qkv"],
       ["train", "--out", "o", "--data", "x.jsonl", "--hard-after", "2"],
       ["train", "--out", "o", "--data", "x.jsonl", "--router-kind", "deep"],
+      ["train", "--out", "o", "--data", "x.jsonl", "--loss-weighting", "examples"],
     ]) {
       const r = first(args);
       expect(r.code, args.join(" ")).toBe(2);

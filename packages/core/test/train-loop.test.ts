@@ -87,6 +87,23 @@ describe("training loop", () => {
     await expect(runTraining(context(tmp(), { stages: ["lora"], steps: 1 }, { initLora: wrong }))).rejects.toThrow(/initial LoRA layers\.0\.q\.B: 11 values, the trainer has 6x2/);
   });
 
+  it("passes the loss weighting to the backend in both stages", async () => {
+    const asked: (string | undefined)[] = [];
+    const toy = new Map<string, ToyBackend>();
+    await runTraining(context(tmp(), { stages: ["routers", "lora"], steps: 2, lossWeighting: "sequences" }, {
+      backend: (stage) => {
+        if (!toy.has(stage)) {
+          const b = new ToyBackend(LAYERS, D, VOCAB, 5, stage === "lora" ? { rank: 2, alpha: 4 } : undefined);
+          const loss = b.loss.bind(b);
+          b.loss = (w) => (asked.push(w), loss(w));
+          toy.set(stage, b);
+        }
+        return toy.get(stage)!;
+      },
+    }));
+    expect(asked).toEqual(["sequences", "sequences", "sequences", "sequences"]);
+  });
+
   it("an interrupted run resumed from its checkpoint ends exactly like an uninterrupted one", async () => {
     const settings: Partial<TrainSettings> = { stages: ["routers", "lora"], steps: 5, lr: 0.02, loraLr: 0.02, lambda: 0.1, hardAfter: 0.6 };
     const whole = await runTraining(context(tmp(), settings));

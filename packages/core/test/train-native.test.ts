@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeTinyLlama } from "../src/gguf/tiny-model.js";
+import { logSoftmax, native } from "./support/engine.js";
 import { readPeftAdapter } from "../src/lora/peft.js";
 import { loadRouters } from "../src/routers/checkpoint.js";
 import { hasNativeTrainer } from "../src/train/native-backend.js";
@@ -46,6 +47,43 @@ function options(out: string, s: Partial<TrainSettings>, extra: Partial<TrainRun
 }
 
 describe.skipIf(!hasNativeTrainer())("training with the native Trainer", () => {
+  it("weighs the loss by tokens or by sequences, as the engine's own logits give it", () => {
+    const { Engine, Model, Trainer } = native();
+    const model = new Model(join(dir, "tiny.gguf"));
+    // Two sequences with 5 and 1 target positions: the two means differ.
+    const seqs = [Int32Array.from([5, 9, 40, 41, 7, 12, 30]), Int32Array.from([3, 8, 21])];
+    const batch = seqs.map((tokens, i) => ({ tokens, targets: Int32Array.from(tokens, (_, j) => (j + 1 < tokens.length && (i === 0 ? j >= 1 : j === 1) ? tokens[j + 1] : -1)), promptLength: 2 }));
+    const perSeq = batch.map(({ tokens, targets }) => {
+      const engine = new Engine(model, { threads: 1, contextLength: 64 });
+      const seq = engine.createSequence();
+      engine.beginBatch([{ seq, tokens }]);
+      for (let l = 0; l < LAYERS; l++) engine.runLayer(l, [0]);
+      const logits = engine.logits(false);
+      engine.commitBatch();
+      const vocab = logits.length / tokens.length;
+      const ces = [...targets].flatMap((t, j) => (t < 0 ? [] : [-logSoftmax(logits.subarray(j * vocab, (j + 1) * vocab))[t]]));
+      return { sum: ces.reduce((a, b) => a + b, 0), n: ces.length };
+    });
+    const trainer = new Trainer(model, { threads: 1 });
+    const lossOf = (w?: "tokens" | "sequences") => {
+      trainer.begin(batch);
+      for (let l = 0; l < LAYERS; l++) trainer.forwardLayer(l, Float32Array.of(1, 1));
+      const r = trainer.loss(w);
+      trainer.end();
+      return r;
+    };
+    const byTokens = (perSeq[0].sum + perSeq[1].sum) / (perSeq[0].n + perSeq[1].n);
+    const bySeqs = (perSeq[0].sum / perSeq[0].n + perSeq[1].sum / perSeq[1].n) / 2;
+    expect(Math.abs(byTokens - bySeqs)).toBeGreaterThan(1e-3);
+    expect(lossOf().loss).toBeCloseTo(byTokens, 4);
+    expect(lossOf("tokens")).toEqual({ loss: lossOf().loss, tokens: 6 });
+    expect(lossOf("sequences").loss).toBeCloseTo(bySeqs, 4);
+    trainer.begin(batch);
+    for (let l = 0; l < LAYERS; l++) trainer.forwardLayer(l, Float32Array.of(1, 1));
+    expect(() => trainer.loss("examples" as "tokens")).toThrow(TypeError);
+    trainer.end();
+  });
+
   it("LoRA steps lower the loss; the routers and the PEFT adapter load back for this model", async () => {
     const out = join(dir, "both");
     const r = await trainRouters(options(out, { stages: ["routers", "lora"], steps: 10, lr: 0.05, loraLr: 0.01, lambda: 0.5, warmup: 0 }));

@@ -2,7 +2,7 @@
 // the training loop without the addon. Layer l is position-wise:
 //   h_{l+1} = h_l + g_l * M_l tanh(h_l),  M_l = W_l + scale * B_l A_l (LoRA "q")
 // logits = U h_L; loss = mean cross-entropy over target positions.
-import type { BackendSequence, LoraTensorInfo, TrainBackend } from "../src/train/backend.js";
+import type { BackendSequence, LoraTensorInfo, LossWeighting, TrainBackend } from "../src/train/backend.js";
 import { TrainRandom } from "../src/train/random.js";
 
 export class ToyBackend implements TrainBackend {
@@ -107,12 +107,16 @@ export class ToyBackend implements TrainBackend {
       return out;
     }));
   }
-  loss() {
+  loss(weighting: LossWeighting = "tokens") {
     const d = this.d, V = this.vocab, hL = this.hs[this.nLayers];
     let sum = 0, n = 0;
-    for (const s of this.seqs) for (const t of s.targets) if (t >= 0) n++;
+    const counts = this.seqs.map((s) => s.targets.filter((t) => t >= 0).length);
+    for (const c of counts) n += c;
+    const withTargets = counts.filter((c) => c > 0).length;
     this.dh = this.seqs.map((s, si) => {
       const dh = new Float64Array(hL[si].length);
+      // Weight of each of this sequence's target positions in the mean.
+      const w = weighting === "tokens" ? 1 / n : 1 / (withTargets * counts[si]);
       s.targets.forEach((target, t) => {
         if (target < 0) return;
         const z = new Float64Array(V);
@@ -120,15 +124,15 @@ export class ToyBackend implements TrainBackend {
         const m = Math.max(...z);
         let se = 0;
         for (let v = 0; v < V; v++) se += Math.exp(z[v] - m);
-        sum += m + Math.log(se) - z[target];
+        sum += w * (m + Math.log(se) - z[target]);
         for (let v = 0; v < V; v++) {
-          const dz = (Math.exp(z[v] - m) / se - (v === target ? 1 : 0)) / n;
+          const dz = (Math.exp(z[v] - m) / se - (v === target ? 1 : 0)) * w;
           for (let j = 0; j < d; j++) dh[t * d + j] += dz * this.U[v * d + j];
         }
       });
       return dh;
     });
-    return { loss: sum / n, tokens: n };
+    return { loss: sum, tokens: n };
   }
   backwardLayer(l: number, meanHiddenGrad?: Float32Array) {
     const d = this.d, M = this.M(l), r = this.lora?.rank ?? 0;

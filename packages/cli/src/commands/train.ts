@@ -46,6 +46,7 @@ export const trainCommand = defineCommand({
     hardAfter: { type: "number", help: "fraction of router steps after which gates are hard (straight-through); 1 = never", default: D.hardAfter, min: 0, max: 1 },
     initP: { type: "number", help: "execution probability the routers start from", default: D.initP, min: 0.01, max: 0.999 },
     routerInputGrad: { type: "boolean", help: "backpropagate the routers' loss into the model through their input (default: detached)" },
+    lossWeighting: { type: "string", help: "cross-entropy mean over all response tokens, or per sequence first (short answers weigh as much as long ones)", choices: ["tokens", "sequences"], default: D.lossWeighting },
     exempt: { type: "string", help: "layers that always run, comma-separated (default: 0,1,last)", valueName: "list" },
     evalEvery: { type: "int", help: "steps between evaluations (0 = only at the end)", default: D.evalEvery, min: 0 },
     saveEvery: { type: "int", help: "steps between checkpoints (0 = only at the end)", default: D.saveEvery, min: 0 },
@@ -79,6 +80,7 @@ export const trainCommand = defineCommand({
       routerKind: f.routerKind as "linear" | "mlp", routerHidden: f.routerHidden, threshold: f.threshold, hardAfter: f.hardAfter,
       initP: f.initP, routerInputGrad: f.routerInputGrad,
       loraRank: f.loraRank, loraAlpha: f.loraAlpha, loraTargets: targets as LoraModule[],
+      lossWeighting: f.lossWeighting as "tokens" | "sequences",
       evalEvery: f.evalEvery, saveEvery: f.saveEvery,
     } satisfies Partial<TrainSettings>);
     const progress = stepProgress();

@@ -11,6 +11,9 @@ export interface LoraTensorInfo {
   cols: number;
 }
 
+/** "tokens": every response token weighs the same; "sequences": every example does. */
+export type LossWeighting = "tokens" | "sequences";
+
 export interface BackendSequence {
   tokens: Int32Array;
   /** -1 = no loss at this position; else the token to predict from it. */
@@ -29,8 +32,8 @@ export interface TrainBackend {
   meanHidden(seq: number, out?: Float32Array): Float32Array;
   /** One gate per sequence; exactly 0 skips the layer for that sequence. */
   forwardLayer(layer: number, gates: Float32Array): void;
-  /** Mean cross-entropy over the batch's target positions; prepares dL/dh_final. */
-  loss(): { loss: number; tokens: number };
+  /** Mean cross-entropy over the batch's target positions, or per sequence then over sequences; prepares dL/dh_final. */
+  loss(weighting?: LossWeighting): { loss: number; tokens: number };
   /**
    * dL/dg per sequence; propagates the gradient to the layer's input and accumulates LoRA gradients.
    * meanHiddenGrad (nSeq x d): gradient w.r.t. the mean prompt hidden state entering layer + 1

@@ -10,7 +10,7 @@ import { AbortedError, FirstError } from "../errors.js";
 import type { NamedTensor } from "../safetensors.js";
 import type { RouterSetConfig } from "../routers/router-set.js";
 import type { LoraModule, LoraPair } from "../lora/peft.js";
-import type { LoraTensorInfo, TrainBackend } from "./backend.js";
+import type { LoraTensorInfo, LossWeighting, TrainBackend } from "./backend.js";
 import { loadTrainCheckpoint, saveTrainCheckpoint } from "./checkpoint-state.js";
 import type { TrainSequence } from "./data.js";
 import { gateFor, isHardStep, routerRegularizer } from "./objective.js";
@@ -50,6 +50,8 @@ export interface TrainSettings {
   loraRank: number;
   loraAlpha: number;
   loraTargets: LoraModule[];
+  /** Cross-entropy averaged over all response tokens of a batch, or per sequence first (short responses count as much as long ones). */
+  lossWeighting: LossWeighting;
   evalEvery: number;
   saveEvery: number;
 }
@@ -270,7 +272,7 @@ export async function runTraining(ctx: TrainContext): Promise<TrainResult> {
       const batch = nextBatch();
       const hard = stage === "routers" && isHardStep(step, total, s.hardAfter);
       const ts = performance.now();
-      const r = stage === "routers" ? routerStep(backend, routers, batch, s, hard) : loraStep(backend, routers, batch);
+      const r = stage === "routers" ? routerStep(backend, routers, batch, s, hard) : loraStep(backend, routers, batch, s.lossWeighting);
       const lrNow = learningRate(step, { lr: adam.options.lr, warmupSteps, totalSteps: total });
       const params: TrainParam[] =
         stage === "routers"
@@ -356,7 +358,7 @@ export function routerStep(backend: TrainBackend, routers: TrainableRouters, bat
     } else gates.fill(1);
     backend.forwardLayer(l, gates);
   }
-  const { loss: ce } = backend.loss();
+  const { loss: ce } = backend.loss(s.lossWeighting);
   const routable = routers.routable;
   const pRows = batch.map((_, i) => routable.map((l) => caches[l]![i].p));
   const reg = routerRegularizer(pRows, { lambda: s.lambda, alpha: s.alpha, target: s.target, budgetWeight: s.budgetWeight });
@@ -381,16 +383,16 @@ export function routerStep(backend: TrainBackend, routers: TrainableRouters, bat
 }
 
 /** Hard decisions of fixed routers; trains LoRA only. */
-function loraStep(backend: TrainBackend, routers: TrainableRouters, batch: TrainSequence[]): StepResult {
+function loraStep(backend: TrainBackend, routers: TrainableRouters, batch: TrainSequence[], weighting: LossWeighting): StepResult {
   backend.zeroGrad();
-  const f = forwardHard(backend, routers, batch);
+  const f = forwardHard(backend, routers, batch, weighting);
   for (let l = routers.layers.length - 1; l >= 0; l--) backend.backwardLayer(l);
   backend.end();
   return { loss: f.ce, ce: f.ce, sparsity: 0, budget: 0, meanP: f.meanP, skipRatio: f.skipRatio };
 }
 
 /** Forward with hard decisions (0 = skip, 1 = run) and the loss; the caller ends or backpropagates. */
-function forwardHard(backend: TrainBackend, routers: TrainableRouters, batch: TrainSequence[]): { ce: number; tokens: number; meanP: number; skipRatio: number } {
+function forwardHard(backend: TrainBackend, routers: TrainableRouters, batch: TrainSequence[], weighting: LossWeighting = "tokens"): { ce: number; tokens: number; meanP: number; skipRatio: number } {
   const nLayers = routers.layers.length;
   backend.begin(batch);
   const gates = new Float32Array(batch.length);
@@ -409,7 +411,7 @@ function forwardHard(backend: TrainBackend, routers: TrainableRouters, batch: Tr
     } else gates.fill(1);
     backend.forwardLayer(l, gates);
   }
-  const { loss, tokens } = backend.loss();
+  const { loss, tokens } = backend.loss(weighting);
   return { ce: loss, tokens, meanP: pCount > 0 ? pSum / pCount : 1, skipRatio: skipped / (batch.length * nLayers) };
 }
 
@@ -459,6 +461,7 @@ export function defaultTrainSettings(nLayers: number): TrainSettings {
     loraRank: 8,
     loraAlpha: 16,
     loraTargets: ["q", "k", "v", "o"],
+    lossWeighting: "tokens",
     evalEvery: 100,
     saveEvery: 100,
   };
