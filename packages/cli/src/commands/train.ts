@@ -1,6 +1,6 @@
 // `first train`: FiRST router training (stage 1) and LoRA adapters with the
 // routers' masks applied (stage 2), on a frozen base model.
-import { defaultTrainSettings, LORA_MODULE_NAMES, trainRouters, type LoraModule, type StepReport, type TrainSettings, type TrainStage } from "@first/core";
+import { defaultTrainSettings, LORA_MODULE_NAMES, trainRouters, type LoraModule, type LossWeighting, type StepReport, type TrainSettings, type TrainStage } from "@first/core";
 import { UsageError } from "../args.js";
 import { defineCommand } from "../command.js";
 import { formatDuration } from "../progress.js";
@@ -80,7 +80,7 @@ export const trainCommand = defineCommand({
       routerKind: f.routerKind as "linear" | "mlp", routerHidden: f.routerHidden, threshold: f.threshold, hardAfter: f.hardAfter,
       initP: f.initP, routerInputGrad: f.routerInputGrad,
       loraRank: f.loraRank, loraAlpha: f.loraAlpha, loraTargets: targets as LoraModule[],
-      lossWeighting: f.lossWeighting as "tokens" | "sequences",
+      lossWeighting: f.lossWeighting as LossWeighting,
       evalEvery: f.evalEvery, saveEvery: f.saveEvery,
     } satisfies Partial<TrainSettings>);
     const progress = stepProgress();
