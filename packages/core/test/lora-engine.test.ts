@@ -10,7 +10,7 @@ import { makeTinyLlama } from "../src/gguf/tiny-model.js";
 import { applyLora, loraPayload } from "../src/lora/engine-lora.js";
 import { moduleDims, writePeftAdapter, type LoraModelShape, type LoraModule, type LoraPair } from "../src/lora/peft.js";
 import { TrainRandom } from "../src/train/random.js";
-import { core, logSoftmax, native } from "./support/engine.js";
+import { core, engineTokenLosses, native } from "./support/engine.js";
 
 const LAYERS = 3;
 const shape: LoraModelShape = { nLayers: LAYERS, dModel: 64, nHeads: 4, nKvHeads: 2, headDim: 16, ffnDim: 128 };
@@ -82,15 +82,8 @@ describe("LoRA at inference", () => {
     const ce = (lora: boolean) => {
       const engine = new Engine(model, { threads: 1, contextLength: 64 });
       if (lora) applyLora(engine, payload);
-      const seq = engine.createSequence();
-      engine.beginBatch([{ seq, tokens }]);
-      for (let l = 0; l < LAYERS; l++) engine.runLayer(l, [0]);
-      const logits = engine.logits(false);
-      engine.commitBatch();
-      const vocab = logits.length / tokens.length;
-      let sum = 0;
-      for (let i = 0; i + 1 < tokens.length; i++) sum -= logSoftmax(logits.subarray(i * vocab, (i + 1) * vocab))[targetsOf[i]];
-      return sum / (tokens.length - 1);
+      const losses = engineTokenLosses(engine, LAYERS, tokens, targetsOf);
+      return losses.reduce((a, b) => a + b, 0) / losses.length;
     };
     const trainer = new Trainer(model, { threads: 1, lora: { rank: 4, alpha: 8, targets } });
     for (const t of trainer.loraTensors()) {

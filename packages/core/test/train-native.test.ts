@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeTinyLlama } from "../src/gguf/tiny-model.js";
-import { logSoftmax, native } from "./support/engine.js";
+import { engineTokenLosses, native } from "./support/engine.js";
 import { readPeftAdapter } from "../src/lora/peft.js";
 import { loadRouters } from "../src/routers/checkpoint.js";
 import { hasNativeTrainer } from "../src/train/native-backend.js";
@@ -54,14 +54,7 @@ describe.skipIf(!hasNativeTrainer())("training with the native Trainer", () => {
     const seqs = [Int32Array.from([5, 9, 40, 41, 7, 12, 30]), Int32Array.from([3, 8, 21])];
     const batch = seqs.map((tokens, i) => ({ tokens, targets: Int32Array.from(tokens, (_, j) => (j + 1 < tokens.length && (i === 0 ? j >= 1 : j === 1) ? tokens[j + 1] : -1)), promptLength: 2 }));
     const perSeq = batch.map(({ tokens, targets }) => {
-      const engine = new Engine(model, { threads: 1, contextLength: 64 });
-      const seq = engine.createSequence();
-      engine.beginBatch([{ seq, tokens }]);
-      for (let l = 0; l < LAYERS; l++) engine.runLayer(l, [0]);
-      const logits = engine.logits(false);
-      engine.commitBatch();
-      const vocab = logits.length / tokens.length;
-      const ces = [...targets].flatMap((t, j) => (t < 0 ? [] : [-logSoftmax(logits.subarray(j * vocab, (j + 1) * vocab))[t]]));
+      const ces = engineTokenLosses(new Engine(model, { threads: 1, contextLength: 64 }), LAYERS, tokens, targets);
       return { sum: ces.reduce((a, b) => a + b, 0), n: ces.length };
     });
     const trainer = new Trainer(model, { threads: 1 });

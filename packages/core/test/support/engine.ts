@@ -210,3 +210,18 @@ export async function openExactPeer(modelPath: string, contextSize: number, thre
     },
   };
 }
+
+/**
+ * The cross-entropy at each position with a target (>= 0) of one sequence run
+ * through all `nLayers` layers of a fresh sequence on `engine`: a reference
+ * for the Trainer's loss made by the inference path.
+ */
+export function engineTokenLosses(engine: Engine, nLayers: number, tokens: Int32Array, targets: Int32Array): number[] {
+  const seq = engine.createSequence();
+  engine.beginBatch([{ seq, tokens }]);
+  for (let l = 0; l < nLayers; l++) engine.runLayer(l, [0]);
+  const logits = engine.logits(false);
+  engine.commitBatch();
+  const vocab = logits.length / tokens.length;
+  return [...targets].flatMap((t, j) => (t < 0 ? [] : [-logSoftmax(logits.subarray(j * vocab, (j + 1) * vocab))[t]]));
+}
