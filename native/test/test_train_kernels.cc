@@ -199,15 +199,21 @@ TEST(train_dense_attention_vs_reference_and_finite_differences) {
            analytic, all_coords(x.size()), 1e-5, 1e-3, 1e-3);
 }
 
+// An adapter with random A [rank x in] and B [out x rank] (seeds seed, seed + 1).
+static LoraAdapter random_adapter(int rank, int in, int out, float scale, uint32_t seed) {
+  LoraAdapter a;
+  a.rank = rank;
+  a.in = in;
+  a.out = out;
+  a.scale = scale;
+  a.A = randn(rank * in, seed);
+  a.B = randn(out * rank, seed + 1);
+  return a;
+}
+
 TEST(train_lora_backward_vs_finite_differences) {
   ThreadPool pool(2);
-  LoraAdapter a;
-  a.rank = 3;
-  a.in = 19;
-  a.out = 11;
-  a.scale = 0.7f;
-  a.A = randn(a.rank * a.in, 23);
-  a.B = randn(a.out * a.rank, 24);
+  LoraAdapter a = random_adapter(3, 19, 11, 0.7f, 23);
   const int M = 9;
   auto X = randn(M * a.in, 25), G = randn(M * a.out, 26), Y0 = randn(M * a.out, 27);
   std::vector<float> Y = Y0, t(M * a.rank);
@@ -238,13 +244,7 @@ TEST(train_lora_backward_vs_finite_differences) {
 TEST(lora_forward_row_and_gemm_paths_vs_reference) {
   // Few rows (decoding) take the dot/axpy path, with or without the engine's B^T; many rows the GEMM.
   ThreadPool pool(2);
-  LoraAdapter a;
-  a.rank = 5;
-  a.in = 37;
-  a.out = 29;
-  a.scale = 1.3f;
-  a.A = randn(a.rank * a.in, 31);
-  a.B = randn(a.out * a.rank, 32);
+  LoraAdapter a = random_adapter(5, 37, 29, 1.3f, 31);
   for (int withBT = 0; withBT < 2; ++withBT) {
     a.BT.clear();
     if (withBT) {
