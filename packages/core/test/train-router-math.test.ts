@@ -74,27 +74,44 @@ describe("router backward", () => {
 });
 
 describe("objective", () => {
-  it("regularizer gradient matches finite differences (sparsity with alpha != 1, and budget)", () => {
+  for (const budgetOver of ["sequence", "batch"] as const) {
+    it(`regularizer gradient matches finite differences (sparsity with alpha != 1, budget over the ${budgetOver})`, () => {
+      const p = [Float64Array.from([0.9, 0.4, 0.7]), Float64Array.from([0.2, 0.95, 0.5])];
+      const o = { lambda: 0.3, alpha: 1.5, target: 0.6, budgetWeight: 2, budgetOver };
+      const R = () => {
+        const v = routerRegularizer(p, o);
+        return v.sparsity + v.budget;
+      };
+      const { grad } = routerRegularizer(p, o);
+      const eps = 1e-6;
+      p.forEach((row, s) =>
+        row.forEach((_, k) => {
+          const keep = row[k];
+          row[k] = keep + eps;
+          const up = R();
+          row[k] = keep - eps;
+          const down = R();
+          row[k] = keep;
+          expect(grad[s][k]).toBeCloseTo((up - down) / (2 * eps), 7);
+        }),
+      );
+      // Row means 2/3 and 0.55.
+      const budget = budgetOver === "sequence" ? (2 * ((2 / 3 - 0.6) ** 2 + (0.55 - 0.6) ** 2)) / 2 : 2 * ((2 / 3 + 0.55) / 2 - 0.6) ** 2;
+      expect(routerRegularizer(p, o).budget).toBeCloseTo(budget, 12);
+    });
+  }
+
+  it("sparsity term by hand; a batch budget lets one prompt run more layers and another fewer", () => {
     const p = [Float64Array.from([0.9, 0.4, 0.7]), Float64Array.from([0.2, 0.95, 0.5])];
-    const o = { lambda: 0.3, alpha: 1.5, target: 0.6, budgetWeight: 2 };
-    const R = () => {
-      const v = routerRegularizer(p, o);
-      return v.sparsity + v.budget;
-    };
-    const { grad } = routerRegularizer(p, o);
-    const eps = 1e-6;
-    p.forEach((row, s) =>
-      row.forEach((_, k) => {
-        const keep = row[k];
-        row[k] = keep + eps;
-        const up = R();
-        row[k] = keep - eps;
-        const down = R();
-        row[k] = keep;
-        expect(grad[s][k]).toBeCloseTo((up - down) / (2 * eps), 7);
-      }),
-    );
     expect(routerRegularizer(p, { lambda: 0.01, alpha: 1, budgetWeight: 1 }).sparsity).toBeCloseTo(0.01 * (0.9 + 0.4 + 0.7 + 0.2 + 0.95 + 0.5) / 6, 12);
+    // Means 0.8 and 0.4 around a target of 0.6: per sequence both are pulled to 0.6, per batch neither is.
+    const q = [Float64Array.from([0.8, 0.8]), Float64Array.from([0.4, 0.4])];
+    const perSeq = routerRegularizer(q, { lambda: 0, alpha: 1, target: 0.6, budgetWeight: 1, budgetOver: "sequence" });
+    expect(perSeq.grad[0][0]).toBeGreaterThan(0);
+    expect(perSeq.grad[1][0]).toBeLessThan(0);
+    const perBatch = routerRegularizer(q, { lambda: 0, alpha: 1, target: 0.6, budgetWeight: 1, budgetOver: "batch" });
+    expect(perBatch.budget).toBeCloseTo(0, 15);
+    for (const row of perBatch.grad) for (const g of row) expect(g).toBeCloseTo(0, 15);
   });
 
   it("gates: soft = p; hard = 1 above the threshold, a skip-equivalent tiny value below", () => {

@@ -1,6 +1,6 @@
 // `first train`: FiRST router training (stage 1) and LoRA adapters with the
 // routers' masks applied (stage 2), on a frozen base model.
-import { defaultTrainSettings, LORA_MODULE_NAMES, trainRouters, type LoraModule, type LossWeighting, type StepReport, type TrainSettings, type TrainStage } from "@first/core";
+import { BUDGET_SCOPES, defaultTrainSettings, LORA_MODULE_NAMES, type BudgetScope, trainRouters, type LoraModule, type LossWeighting, type StepReport, type TrainSettings, type TrainStage } from "@first/core";
 import { UsageError } from "../args.js";
 import { defineCommand } from "../command.js";
 import { formatDuration } from "../progress.js";
@@ -29,6 +29,7 @@ export const trainCommand = defineCommand({
     alpha: { type: "number", help: "exponent of the sparsity term", default: D.alpha, min: 0.01 },
     target: { type: "number", help: "target mean execution probability (adds (mean p - target)^2)", min: 0, max: 1 },
     budgetWeight: { type: "number", help: "weight of the --target term", default: D.budgetWeight, min: 0 },
+    budgetOver: { type: "string", help: "the --target term holds for each sequence, or for the batch's mean (prompts trade layers)", choices: [...BUDGET_SCOPES], default: D.budgetOver },
     epochs: { type: "int", help: "passes over the data per stage (when --steps is not given)", default: D.epochs, min: 1 },
     steps: { type: "int", help: "updates per stage (overrides --epochs)", min: 1 },
     lr: { type: "number", help: "router learning rate (peak)", default: D.lr, min: 0 },
@@ -74,7 +75,7 @@ export const trainCommand = defineCommand({
     if (exempt?.some((x) => !Number.isInteger(x) || x < 0)) throw new UsageError("--exempt: give layer numbers, e.g. 0,1,29");
     Object.assign(settings, {
       stages: (f.stage === "both" ? ["routers", "lora"] : [f.stage]) as TrainStage[],
-      lambda: f.lambda, alpha: f.alpha, target: f.target, budgetWeight: f.budgetWeight,
+      lambda: f.lambda, alpha: f.alpha, target: f.target, budgetWeight: f.budgetWeight, budgetOver: f.budgetOver as BudgetScope,
       epochs: f.epochs, steps: f.steps, lr: f.lr, loraLr: f.loraLr, batch: f.batch,
       warmup: f.warmup, weightDecay: f.weightDecay, clip: f.clip, seed: f.seed,
       routerKind: f.routerKind as "linear" | "mlp", routerHidden: f.routerHidden, threshold: f.threshold, hardAfter: f.hardAfter,

@@ -10,7 +10,16 @@ export interface RegularizerOptions {
   target?: number;
   /** Weight of the budget term (mean_l p_l - target)^2. */
   budgetWeight: number;
+  /**
+   * What the budget term averages p over: each sequence on its own (every
+   * prompt is pulled to the same skip ratio) or the whole batch (prompts may
+   * trade layers: some skip more, some less, the batch meets the target).
+   */
+  budgetOver?: BudgetScope;
 }
+
+export type BudgetScope = "sequence" | "batch";
+export const BUDGET_SCOPES: readonly BudgetScope[] = ["sequence", "batch"];
 
 export interface RegularizerValue {
   sparsity: number;
@@ -20,27 +29,35 @@ export interface RegularizerValue {
 }
 
 /**
- * R = mean over sequences of [ lambda * mean_l p_l^alpha + budgetWeight * (mean_l p_l - target)^2 ].
+ * R = mean over sequences of lambda * mean_l p_l^alpha, plus the budget term:
+ * budgetOver "sequence": mean over sequences of budgetWeight * (mean_l p_l - target)^2;
+ * budgetOver "batch": budgetWeight * (mean over sequences of mean_l p_l - target)^2.
  * `p[s][k]`: probability of sequence s executing its k-th routable layer.
  */
 export function routerRegularizer(p: ArrayLike<number>[], o: RegularizerOptions): RegularizerValue {
   const nSeq = p.length;
   let sparsity = 0, budget = 0;
+  const perBatch = o.budgetOver === "batch";
+  const rowMean = (row: ArrayLike<number>) => {
+    let m = 0;
+    for (let k = 0; k < row.length; k++) m += row[k] / row.length;
+    return m;
+  };
+  const batchDiff = o.target === undefined || nSeq === 0 ? 0 : p.reduce((a, row) => a + (row.length ? rowMean(row) : 0), 0) / nSeq - o.target;
+  if (perBatch && o.target !== undefined) budget = o.budgetWeight * batchDiff * batchDiff;
   const grad = p.map((row) => {
     const n = row.length;
     const g = new Float64Array(n);
     if (n === 0) return g;
-    let mean = 0;
     for (let k = 0; k < n; k++) {
       const pk = Math.max(row[k], 0);
       sparsity += (o.lambda * pk ** o.alpha) / (n * nSeq);
       // p^(alpha-1) at p = 0 is infinite for alpha < 1; p > 0 always holds for a sigmoid.
       g[k] = (o.lambda * o.alpha * pk ** (o.alpha - 1)) / (n * nSeq);
-      mean += row[k] / n;
     }
     if (o.target !== undefined) {
-      const diff = mean - o.target;
-      budget += (o.budgetWeight * diff * diff) / nSeq;
+      const diff = perBatch ? batchDiff : rowMean(row) - o.target;
+      if (!perBatch) budget += (o.budgetWeight * diff * diff) / nSeq;
       for (let k = 0; k < n; k++) g[k] += (2 * o.budgetWeight * diff) / (n * nSeq);
     }
     return g;

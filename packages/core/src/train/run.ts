@@ -13,7 +13,7 @@ import type { LoraModule, LoraPair } from "../lora/peft.js";
 import type { LoraTensorInfo, LossWeighting, TrainBackend } from "./backend.js";
 import { loadTrainCheckpoint, saveTrainCheckpoint } from "./checkpoint-state.js";
 import type { TrainSequence } from "./data.js";
-import { gateFor, isHardStep, routerRegularizer } from "./objective.js";
+import { gateFor, isHardStep, routerRegularizer, type BudgetScope } from "./objective.js";
 import { AdamW, ADAMW_DEFAULTS, clipGradNorm, learningRate, type TrainParam } from "./optimizer.js";
 import { TrainRandom } from "./random.js";
 import { routerBackward, routerForward, TrainableRouters, type RouterCache } from "./router-net.js";
@@ -26,6 +26,8 @@ export interface TrainSettings {
   alpha: number;
   target?: number;
   budgetWeight: number;
+  /** Budget term over each sequence or over the batch (see routerRegularizer). */
+  budgetOver: BudgetScope;
   /** Steps per stage; when absent, epochs over the training set. */
   steps?: number;
   epochs: number;
@@ -361,7 +363,7 @@ export function routerStep(backend: TrainBackend, routers: TrainableRouters, bat
   const { loss: ce } = backend.loss(s.lossWeighting);
   const routable = routers.routable;
   const pRows = batch.map((_, i) => routable.map((l) => caches[l]![i].p));
-  const reg = routerRegularizer(pRows, { lambda: s.lambda, alpha: s.alpha, target: s.target, budgetWeight: s.budgetWeight });
+  const reg = routerRegularizer(pRows, { lambda: s.lambda, alpha: s.alpha, target: s.target, budgetWeight: s.budgetWeight, budgetOver: s.budgetOver });
   let inputGrad: Float32Array | undefined;
   for (let l = nLayers - 1; l >= 0; l--) {
     const dg = backend.backwardLayer(l, inputGrad);
@@ -443,6 +445,7 @@ export function defaultTrainSettings(nLayers: number): TrainSettings {
     lambda: 0.01,
     alpha: 1,
     budgetWeight: 1,
+    budgetOver: "sequence",
     epochs: 1,
     lr: 1e-3,
     loraLr: 2e-4,
