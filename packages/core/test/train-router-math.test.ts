@@ -9,6 +9,17 @@ import { routerLogit } from "../src/routers/router-set.js";
 import { ToyBackend } from "./train-toy.js";
 import { routerStep, type TrainSettings } from "../src/train/run.js";
 
+/** (f(v[i] + eps) - f(v[i] - eps)) / 2 eps, leaving v[i] as it was. */
+function centralDifference(v: { [i: number]: number }, i: number, f: () => number, eps: number): number {
+  const keep = v[i];
+  v[i] = keep + eps;
+  const up = f();
+  v[i] = keep - eps;
+  const down = f();
+  v[i] = keep;
+  return (up - down) / (2 * eps);
+}
+
 function randomRouter(kind: "linear" | "mlp", d: number, h: number, seed: number): LayerRouter {
   const r = newLayerRouter(kind, d, h, 1e-5, true);
   const rng = new TrainRandom(seed);
@@ -29,25 +40,9 @@ describe("router backward", () => {
       const dx = routerBackward(r, c, 2 * (c.p - 0.3) * c.p * (1 - c.p), true)!;
       const eps = 1e-6;
       for (const [name, v] of Object.entries(r.params)) {
-        for (let i = 0; i < v.length; i++) {
-          const keep = v[i];
-          v[i] = keep + eps;
-          const up = L();
-          v[i] = keep - eps;
-          const down = L();
-          v[i] = keep;
-          expect(r.grads[name][i], `${name}[${i}]`).toBeCloseTo((up - down) / (2 * eps), 7);
-        }
+        for (let i = 0; i < v.length; i++) expect(r.grads[name][i], `${name}[${i}]`).toBeCloseTo(centralDifference(v, i, L, eps), 7);
       }
-      for (let i = 0; i < d; i++) {
-        const keep = x[i];
-        x[i] = keep + eps;
-        const up = L();
-        x[i] = keep - eps;
-        const down = L();
-        x[i] = keep;
-        expect(dx[i], `x[${i}]`).toBeCloseTo((up - down) / (2 * eps), 7);
-      }
+      for (let i = 0; i < d; i++) expect(dx[i], `x[${i}]`).toBeCloseTo(centralDifference(x, i, L, eps), 7);
     });
   }
 
@@ -84,17 +79,7 @@ describe("objective", () => {
       };
       const { grad } = routerRegularizer(p, o);
       const eps = 1e-6;
-      p.forEach((row, s) =>
-        row.forEach((_, k) => {
-          const keep = row[k];
-          row[k] = keep + eps;
-          const up = R();
-          row[k] = keep - eps;
-          const down = R();
-          row[k] = keep;
-          expect(grad[s][k]).toBeCloseTo((up - down) / (2 * eps), 7);
-        }),
-      );
+      p.forEach((row, s) => row.forEach((_, k) => expect(grad[s][k]).toBeCloseTo(centralDifference(row, k, R, eps), 7)));
       // Row means 2/3 and 0.55.
       const budget = budgetOver === "sequence" ? (2 * ((2 / 3 - 0.6) ** 2 + (0.55 - 0.6) ** 2)) / 2 : 2 * ((2 / 3 + 0.55) / 2 - 0.6) ** 2;
       expect(routerRegularizer(p, o).budget).toBeCloseTo(budget, 12);
@@ -148,13 +133,7 @@ describe("objective", () => {
     const eps = 1e-3;
     routers.tensors().forEach((t, n) => {
       for (let i = 0; i < t.value.length; i++) {
-        const keep = t.value[i];
-        t.value[i] = keep + eps;
-        const up = lossOf();
-        t.value[i] = keep - eps;
-        const down = lossOf();
-        t.value[i] = keep;
-        const fd = (up - down) / (2 * eps);
+        const fd = centralDifference(t.value, i, lossOf, eps);
         expect(Math.abs(analytic[n][i] - fd), `${t.name}[${i}]: ${analytic[n][i]} vs ${fd}`).toBeLessThan(0.01 * Math.abs(fd) + 2e-5);
       }
     });
