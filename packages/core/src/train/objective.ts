@@ -38,14 +38,15 @@ export function routerRegularizer(p: ArrayLike<number>[], o: RegularizerOptions)
   const nSeq = p.length;
   let sparsity = 0, budget = 0;
   const perBatch = o.budgetOver === "batch";
-  const rowMean = (row: ArrayLike<number>) => {
+  // Each sequence's mean p, once; the batch budget uses their mean.
+  const means = p.map((row) => {
     let m = 0;
     for (let k = 0; k < row.length; k++) m += row[k] / row.length;
     return m;
-  };
-  const batchDiff = o.target === undefined || nSeq === 0 ? 0 : p.reduce((a, row) => a + (row.length ? rowMean(row) : 0), 0) / nSeq - o.target;
+  });
+  const batchDiff = perBatch && o.target !== undefined && nSeq > 0 ? means.reduce((a, m) => a + m, 0) / nSeq - o.target : 0;
   if (perBatch && o.target !== undefined) budget = o.budgetWeight * batchDiff * batchDiff;
-  const grad = p.map((row) => {
+  const grad = p.map((row, s) => {
     const n = row.length;
     const g = new Float64Array(n);
     if (n === 0) return g;
@@ -56,7 +57,7 @@ export function routerRegularizer(p: ArrayLike<number>[], o: RegularizerOptions)
       g[k] = (o.lambda * o.alpha * pk ** (o.alpha - 1)) / (n * nSeq);
     }
     if (o.target !== undefined) {
-      const diff = perBatch ? batchDiff : rowMean(row) - o.target;
+      const diff = perBatch ? batchDiff : means[s] - o.target;
       if (!perBatch) budget += (o.budgetWeight * diff * diff) / nSeq;
       for (let k = 0; k < n; k++) g[k] += (2 * o.budgetWeight * diff) / (n * nSeq);
     }
