@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeTinyLlama } from "../src/gguf/tiny-model.js";
 import { codecForModel, encodeExample, readJsonlExamples, type TextCodec } from "../src/train/data.js";
-import { mixExamples } from "../src/train/mix.js";
+import { mixExamples, parseMixCounts } from "../src/train/mix.js";
 import { dataRoot } from "./support/engine.js";
 
 let dir: string;
@@ -81,5 +81,20 @@ describe("training data", () => {
     expect(users.some((u) => u.includes("German"))).toBe(true);
     expect(users.some((u) => u.includes("step by step"))).toBe(true);
     expect(a.every((e) => "messages" in e && e.messages.at(-1)!.role === "assistant" && !e.messages.at(-1)!.content.includes("<<"))).toBe(true);
+  });
+
+  it("mix counts: per-task counts replace perTask, and a larger count extends a smaller one's subset", () => {
+    const userOf = (e: (typeof base)[number]) => ("messages" in e ? e.messages[0].content : "");
+    const isTranslation = (u: string) => u.startsWith("Translate this English sentence into German");
+    const base = mixExamples(dataRoot(), { perTask: 4, seed: 2 });
+    const more = mixExamples(dataRoot(), { perTask: 4, counts: { translation: 9, math: 0 }, seed: 2 });
+    expect(more.filter((e) => isTranslation(userOf(e)))).toHaveLength(9);
+    expect(more.some((e) => userOf(e).includes("step by step"))).toBe(false);
+    expect(more).toHaveLength(4 + 9 + 4); // summarization 2 + 2, translation 9, qa 4, math 0
+    const moreUsers = new Set(more.map(userOf));
+    expect(base.filter((e) => isTranslation(userOf(e))).every((e) => moreUsers.has(userOf(e)))).toBe(true);
+    expect(parseMixCounts("translation=600, qa=100")).toEqual({ translation: 600, qa: 100 });
+    expect(() => parseMixCounts("poetry=3")).toThrow(/unknown mix task "poetry"/);
+    expect(() => parseMixCounts("qa:3")).toThrow(/task=count/);
   });
 });

@@ -1,6 +1,6 @@
 // `first train`: FiRST router training (stage 1) and LoRA adapters with the
 // routers' masks applied (stage 2), on a frozen base model.
-import { BUDGET_SCOPES, defaultTrainSettings, LORA_MODULE_NAMES, type BudgetScope, trainRouters, type LoraModule, type LossWeighting, type StepReport, type TrainSettings, type TrainStage } from "@first/core";
+import { BUDGET_SCOPES, defaultTrainSettings, LORA_MODULE_NAMES, MIX_TASKS, type MixCounts, parseMixCounts, type BudgetScope, trainRouters, type LoraModule, type LossWeighting, type StepReport, type TrainSettings, type TrainStage } from "@first/core";
 import { UsageError } from "../args.js";
 import { defineCommand } from "../command.js";
 import { formatDuration } from "../progress.js";
@@ -57,6 +57,7 @@ export const trainCommand = defineCommand({
     threads: { type: "int", short: "t", help: "CPU threads (default: all cores)", min: 1, max: 1024 },
     dataDir: { type: "string", help: "datasets folder for 'mix' (default: $FIRST_DATA or ../shared/data)", valueName: "dir" },
     mixPerTask: { type: "int", help: "examples per task in 'mix'", default: 500, min: 1 },
+    mixCounts: { type: "string", help: `examples of some tasks in 'mix' instead of --mix-per-task, e.g. translation=600,qa=100 (${MIX_TASKS.join(", ")}; 0 leaves a task out)`, valueName: "list" },
   },
   examples: [
     "first train --data mix --out runs/mix --steps 2000 --lambda 0.01",
@@ -70,6 +71,12 @@ export const trainCommand = defineCommand({
     const unknown = targets.filter((t) => !(LORA_MODULE_NAMES as string[]).includes(t));
     if (unknown.length > 0 || targets.length === 0)
       throw new UsageError(`--lora-targets: unknown module ${unknown.join(", ") || "(none given)"}; choose from ${LORA_MODULE_NAMES.join(",")}`);
+    let mixCounts: MixCounts | undefined;
+    try {
+      mixCounts = f.mixCounts === undefined ? undefined : parseMixCounts(f.mixCounts);
+    } catch (e) {
+      throw new UsageError(`--mix-counts: ${(e as Error).message}`);
+    }
     const settings: TrainSettings = defaultTrainSettings(30);
     const exempt = f.exempt === undefined ? undefined : f.exempt.split(",").map((x) => Number(x.trim()));
     if (exempt?.some((x) => !Number.isInteger(x) || x < 0)) throw new UsageError("--exempt: give layer numbers, e.g. 0,1,29");
@@ -99,6 +106,7 @@ export const trainCommand = defineCommand({
       threads: f.threads,
       dataDir: f.dataDir,
       mixPerTask: f.mixPerTask,
+      mixCounts,
       resume: f.resume,
       command: ["first", ...process.argv.slice(2)].join(" "),
       signal,

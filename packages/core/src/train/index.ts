@@ -4,5 +4,5 @@ export { defaultTrainSettings, runTraining, readTrainLog, stageSteps, type Train
 export type { TrainBackend, BackendSequence, LoraTensorInfo, LossWeighting } from "./backend.js";
 export { BUDGET_SCOPES, type BudgetScope } from "./objective.js";
 export { encodeExample, encodeExamples, readJsonlExamples, codecForModel, codecForTokenizer, TrainDataError, type TrainExample, type TrainSequence, type TextCodec } from "./data.js";
-export { mixExamples, MIX_SOURCES } from "./mix.js";
+export { mixExamples, MIX_SOURCES, MIX_TASKS, parseMixCounts, type MixCounts, type MixTask } from "./mix.js";
 export { hasNativeTrainer, nativeBackendFactory } from "./native-backend.js";

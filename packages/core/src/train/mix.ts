@@ -12,9 +12,12 @@ import type { EvalExample } from "../eval/types.js";
 import type { TrainExample } from "./data.js";
 import { TrainRandom } from "./random.js";
 
+export const MIX_TASKS = ["summarization", "translation", "qa", "math"] as const;
+export type MixTask = (typeof MIX_TASKS)[number];
+
 export interface MixSource {
   name: string;
-  task: "summarization" | "translation" | "qa" | "math";
+  task: MixTask;
   read(dataDir: string): TrainExample[];
 }
 
@@ -37,19 +40,36 @@ function asChat(examples: EvalExample[], clean: (reference: string) => string = 
   });
 }
 
+/** Examples per mix task, for the tasks that differ from the default count. */
+export type MixCounts = Partial<Record<MixTask, number>>;
+
+/** Parses "translation=400,qa=100" (a count of 0 leaves the task out). */
+export function parseMixCounts(spec: string): MixCounts {
+  const counts: MixCounts = {};
+  for (const part of spec.split(",").map((p) => p.trim()).filter(Boolean)) {
+    const m = /^([a-z]+)=(\d+)$/.exec(part);
+    if (!m) throw new Error(`expected task=count, got "${part}"`);
+    if (!(MIX_TASKS as readonly string[]).includes(m[1])) throw new Error(`unknown mix task "${m[1]}" (tasks: ${MIX_TASKS.join(", ")})`);
+    counts[m[1] as MixTask] = Number(m[2]);
+  }
+  return counts;
+}
+
 /**
- * The mix: `perTask` examples from each task, a seeded random subset of each
- * source (summarization takes half from each of its two sources; a source
- * with fewer examples gives them all), interleaved by a seeded shuffle.
+ * The mix: `perTask` examples from each task (or `counts[task]`), a seeded
+ * random subset of each source (summarization takes half from each of its two
+ * sources; a source with fewer examples gives them all), interleaved by a
+ * seeded shuffle. The subset of a source depends on the seed alone, so a
+ * larger count adds examples to a smaller one's.
  */
-export function mixExamples(dataDir: string, opts: { perTask?: number; seed?: number } = {}): TrainExample[] {
+export function mixExamples(dataDir: string, opts: { perTask?: number; counts?: MixCounts; seed?: number } = {}): TrainExample[] {
   const perTask = opts.perTask ?? 500;
   const rng = new TrainRandom(opts.seed ?? 0);
-  const byTask = new Map<string, MixSource[]>();
+  const byTask = new Map<MixTask, MixSource[]>();
   for (const s of MIX_SOURCES) byTask.set(s.task, [...(byTask.get(s.task) ?? []), s]);
   const all: TrainExample[] = [];
-  for (const sources of byTask.values()) {
-    const share = Math.ceil(perTask / sources.length);
+  for (const [task, sources] of byTask) {
+    const share = Math.ceil((opts.counts?.[task] ?? perTask) / sources.length);
     for (const s of sources) {
       const examples = s.read(dataDir);
       all.push(...rng.permutation(examples.length).slice(0, share).map((i) => examples[i]));

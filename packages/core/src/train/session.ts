@@ -13,7 +13,7 @@ import { fileSha256, type ModelIdentity } from "../routers/model-identity.js";
 import type { TrainBackend } from "./backend.js";
 import { loadTrainCheckpoint } from "./checkpoint-state.js";
 import { codecForModel, encodeExamples, readJsonlExamples, TrainDataError, type TrainExample, type TrainSequence } from "./data.js";
-import { mixExamples } from "./mix.js";
+import { type MixCounts, mixExamples } from "./mix.js";
 import { nativeBackendFactory } from "./native-backend.js";
 import { TrainableRouters } from "./router-net.js";
 import { runTraining, type EvalReport, type StepReport, type TrainResult, type TrainSettings, type TrainStage } from "./run.js";
@@ -35,6 +35,8 @@ export interface TrainRunOptions {
   threads?: number;
   dataDir?: string;
   mixPerTask?: number;
+  /** Examples of the named mix tasks instead of mixPerTask. */
+  mixCounts?: MixCounts;
   resume?: boolean;
   /** The command line, recorded in the outputs. */
   command?: string;
@@ -53,8 +55,8 @@ export interface TrainRunResult extends TrainResult {
   dropped: number;
 }
 
-function examplesFor(spec: string, dataDir: string | undefined, perTask: number | undefined, seed: number): TrainExample[] {
-  if (spec === "mix") return mixExamples(findDataDir(dataDir), { perTask, seed });
+function examplesFor(spec: string, dataDir: string | undefined, perTask: number | undefined, counts: MixCounts | undefined, seed: number): TrainExample[] {
+  if (spec === "mix") return mixExamples(findDataDir(dataDir), { perTask, counts, seed });
   return readJsonlExamples(spec);
 }
 
@@ -66,6 +68,7 @@ interface SavedMeta {
   model?: string;
   maxSeqLen?: number;
   mixPerTask?: number;
+  mixCounts?: MixCounts;
   routers?: string;
   initLora?: string;
 }
@@ -79,7 +82,7 @@ export async function trainRouters(o: TrainRunOptions): Promise<TrainRunResult> 
     Object.assign(s, saved.settings);
     // The data and model of the interrupted run, unless given again.
     const m = saved.meta ?? {};
-    o = { ...o, data: o.data || (m.data ?? ""), eval: o.eval ?? m.eval, model: o.model ?? m.model, maxSeqLen: m.maxSeqLen ?? o.maxSeqLen, mixPerTask: m.mixPerTask ?? o.mixPerTask, routers: o.routers ?? m.routers, initLora: m.initLora };
+    o = { ...o, data: o.data || (m.data ?? ""), eval: o.eval ?? m.eval, model: o.model ?? m.model, maxSeqLen: m.maxSeqLen ?? o.maxSeqLen, mixPerTask: m.mixPerTask ?? o.mixPerTask, mixCounts: m.mixCounts ?? o.mixCounts, routers: o.routers ?? m.routers, initLora: m.initLora };
   }
   const modelPath = await resolveModelPath(o.model, { pull: true });
   const factory = o.backend ? null : nativeBackendFactory(modelPath, o.threads);
@@ -103,7 +106,7 @@ export async function trainRouters(o: TrainRunOptions): Promise<TrainRunResult> 
   if (s.exempt.some((l) => l < 0 || l >= nLayers)) throw new TrainDataError(`exempt layers must lie in 0..${nLayers - 1}`);
 
   const codec = codecForModel(modelPath);
-  const train = encodeExamples(codec, examplesFor(o.data, o.dataDir, o.mixPerTask, s.seed), o.maxSeqLen);
+  const train = encodeExamples(codec, examplesFor(o.data, o.dataDir, o.mixPerTask, o.mixCounts, s.seed), o.maxSeqLen);
   if (train.sequences.length === 0) throw new TrainDataError(`no training example fits in --max-seq-len ${o.maxSeqLen}`);
   o.onInfo?.(`${train.sequences.length} training sequences${train.dropped > 0 ? ` (${train.dropped} dropped: a response alone was longer than --max-seq-len)` : ""}`);
   let evalSeqs: TrainSequence[] | undefined;
@@ -147,7 +150,7 @@ export async function trainRouters(o: TrainRunOptions): Promise<TrainRunResult> 
     outDir: o.out,
     routers,
     initLora,
-    meta: { command: o.command, data: o.data, eval: o.eval, model: modelPath, maxSeqLen: o.maxSeqLen, mixPerTask: o.mixPerTask, routers: o.routers, initLora: o.initLora } satisfies SavedMeta,
+    meta: { command: o.command, data: o.data, eval: o.eval, model: modelPath, maxSeqLen: o.maxSeqLen, mixPerTask: o.mixPerTask, mixCounts: o.mixCounts, routers: o.routers, initLora: o.initLora } satisfies SavedMeta,
     resume: o.resume,
     signal: o.signal,
     onStep: o.onStep,
