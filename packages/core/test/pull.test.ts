@@ -52,8 +52,20 @@ beforeAll(async () => {
     }
     res.writeHead(200, { "content-length": BODY.length });
     if (mode === "cut") {
-      // Half the body, then the connection drops.
-      res.write(BODY.subarray(0, BODY.length / 2), () => res.socket?.destroy());
+      // Half the body, then the connection drops, once the client has written
+      // some of it to disk (dropping earlier can discard the bytes in flight).
+      res.write(BODY.subarray(0, BODY.length / 2));
+      const partFile = `${dest}.part`;
+      const started = Date.now();
+      const dropWhenWritten = () =>
+        fs.stat(partFile).then(
+          (st) => st.size > 0,
+          () => false,
+        ).then((written) => {
+          if (written || Date.now() - started > 10_000) res.socket?.destroy();
+          else setTimeout(dropWhenWritten, 5);
+        });
+      dropWhenWritten();
       return;
     }
     res.end(BODY);
