@@ -163,10 +163,31 @@ void Engine::run_layer(int layer, const std::vector<int>& which) {
   }
 }
 
+namespace {
+// The engine's adapters carry an f16 decode form: few rows add it inside the
+// base matmul's pass. The trainer's adapters have none and take lora_forward.
+bool fused_lora(const LayerLora* lora, int64_t n) {
+  if (!lora || n > kLowRankMaxRows) return false;
+  for (const LoraAdapter* a : lora->module)
+    if (a && a->decode.rank == 0) return false;
+  return true;
+}
+const LowRank* decode_form(const LayerLora* lora, LoraModule m) {
+  const LoraAdapter* a = lora->module[static_cast<int>(m)];
+  return a ? &a->decode : nullptr;
+}
+}  // namespace
+
 void layer_qkv(const ModelConfig& c, const LayerWeights& L, const LayerLora* lora, const float* x, int64_t n,
                const LayerActs& a, ThreadPool& pool, MatmulScratch& mm) {
   const int d = c.d_model, qd = c.q_dim(), kvd = c.kv_dim();
   rmsnorm(x, L.attn_norm.data(), a.xn, n, d, c.rms_eps);
+  if (fused_lora(lora, n)) {
+    const std::vector<const LowRank*> lr = {decode_form(lora, LoraModule::Q), decode_form(lora, LoraModule::K),
+                                            decode_form(lora, LoraModule::V)};
+    matmul_multi({&L.wq, &L.wk, &L.wv}, a.xn, n, d, {a.q, a.k, a.v}, {qd, kvd, kvd}, pool, mm, &lr);
+    return;
+  }
   matmul_multi({&L.wq, &L.wk, &L.wv}, a.xn, n, d, {a.q, a.k, a.v}, {qd, kvd, kvd}, pool, mm);
   if (!lora) return;
   float* outs[3] = {a.q, a.k, a.v};
@@ -178,6 +199,10 @@ void layer_qkv(const ModelConfig& c, const LayerWeights& L, const LayerLora* lor
 void layer_attn_out(const ModelConfig& c, const LayerWeights& L, const LayerLora* lora, float* x, int64_t n,
                     const LayerActs& a, ThreadPool& pool, MatmulScratch& mm) {
   const int d = c.d_model, qd = c.q_dim();
+  if (fused_lora(lora, n)) {
+    matmul(L.wo, a.att, n, qd, x, d, /*accumulate=*/true, pool, mm, decode_form(lora, LoraModule::O));
+    return;
+  }
   matmul(L.wo, a.att, n, qd, x, d, /*accumulate=*/true, pool, mm);
   const int o = static_cast<int>(LoraModule::O);
   if (lora && lora->module[o]) lora_forward(*lora->module[o], a.att, n, qd, x, d, a.lora_t[o], pool);
@@ -189,6 +214,13 @@ void layer_mlp(const ModelConfig& c, const LayerWeights& L, const LayerLora* lor
   const int g = static_cast<int>(LoraModule::Gate), u = static_cast<int>(LoraModule::Up),
             dn = static_cast<int>(LoraModule::Down);
   rmsnorm(x, L.ffn_norm.data(), a.xn, n, d, c.rms_eps);
+  if (fused_lora(lora, n)) {
+    const std::vector<const LowRank*> lr = {decode_form(lora, LoraModule::Gate), decode_form(lora, LoraModule::Up)};
+    matmul_multi({&L.w_gate, &L.w_up}, a.xn, n, d, {a.gate, a.up}, {ff, ff}, pool, mm, &lr);
+    silu_mul(a.gate, a.up, a.act, n * ff);
+    matmul(L.w_down, a.act, n, ff, x, d, /*accumulate=*/true, pool, mm, decode_form(lora, LoraModule::Down));
+    return;
+  }
   matmul_multi({&L.w_gate, &L.w_up}, a.xn, n, d, {a.gate, a.up}, {ff, ff}, pool, mm);
   if (lora && lora->module[g]) lora_forward(*lora->module[g], a.xn, n, d, a.gate, ff, a.lora_t[g], pool);
   if (lora && lora->module[u]) lora_forward(*lora->module[u], a.xn, n, d, a.up, ff, a.lora_t[u], pool);
@@ -282,9 +314,7 @@ void Engine::set_lora(int layer, const std::string& module, int rank, const floa
   ad.scale = scale;
   ad.A.assign(A, A + rank * ad.in);
   ad.B.assign(B, B + ad.out * rank);
-  ad.BT.resize(ad.out * rank);
-  for (int64_t o = 0; o < ad.out; ++o)
-    for (int k = 0; k < rank; ++k) ad.BT[k * ad.out + o] = ad.B[o * rank + k];
+  ad.decode = make_low_rank(rank, ad.in, ad.out, scale, A, B);
   lora_[layer].module[static_cast<int>(m)] = &ad;
 }
 

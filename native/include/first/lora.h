@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "first/low_rank.h"
 #include "first/threadpool.h"
 
 namespace first {
@@ -27,9 +28,9 @@ struct LoraAdapter {
   float scale = 0.f;     // alpha / rank
   std::vector<float> A;  // rank x in
   std::vector<float> B;  // out x rank
-  // B transposed (rank x out), filled by the engine so that few-row products
-  // (decoding) add rank contiguous rows of it; empty for the trainer's adapters.
-  std::vector<float> BT;
+  // The f16 form that decoding reads inside the base matmul's pass (see
+  // low_rank.h); filled by the engine, empty (rank 0) for the trainer's adapters.
+  LowRank decode;
 };
 
 // The adapters of one layer (null where a module has none).
@@ -43,8 +44,8 @@ struct LayerLora {
 };
 
 // Y (M x out, stride ldy) += scale * (X A^T) B^T. t (M x rank) receives X A^T,
-// which the backward pass needs again. Few rows (decoding) take a dot/axpy
-// path without the GEMM's transposed copies of A and B.
+// which the backward pass needs again. Few rows take a dot path without the
+// GEMM's transposed copies of A and B.
 void lora_forward(const LoraAdapter& a, const float* X, int64_t M, int64_t ldx, float* Y, int64_t ldy, float* t,
                   ThreadPool& pool);
 

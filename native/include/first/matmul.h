@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 #include <vector>
+#include "first/low_rank.h"
 #include "first/tensor_type.h"
 #include "first/threadpool.h"
 
@@ -27,14 +28,17 @@ struct MatmulScratch {
 // With accumulate, the product is added to Y (fuses a residual add).
 // Large M (prefill) tiles weight rows against tokens so each row is read once
 // per tile; M = 1 (decode) splits the rows across threads.
+// low_rank (M <= kLowRankMaxRows) adds y += scale * B (A x) in the same pass:
+// each thread projects x itself and expands into its own output rows, so the
+// correction costs no extra synchronisation.
 void matmul(const WeightView& W, const float* X, int64_t M, int64_t ldx, float* Y, int64_t ldy,
-            bool accumulate, ThreadPool& pool, MatmulScratch& scratch);
+            bool accumulate, ThreadPool& pool, MatmulScratch& scratch, const LowRank* low_rank = nullptr);
 
 // Same product, computing several weights that share the input X in one pass
 // (Q/K/V, or gate/up): X is quantized once. Outputs go to ys[i] with stride ldys[i].
 void matmul_multi(const std::vector<const WeightView*>& Ws, const float* X, int64_t M, int64_t ldx,
                   const std::vector<float*>& ys, const std::vector<int64_t>& ldys, ThreadPool& pool,
-                  MatmulScratch& scratch);
+                  MatmulScratch& scratch, const std::vector<const LowRank*>* low_ranks = nullptr);
 
 // Plain reference: dequantize each row and accumulate in double.
 void matmul_reference(const WeightView& W, const float* X, int64_t M, int64_t ldx, float* Y, int64_t ldy);

@@ -91,6 +91,7 @@ struct Product {
   float* Y;
   int64_t ldy;
   bool accumulate;
+  const LowRank* low_rank;  // may be null
 };
 
 void run_tile(const Product& p, int64_t r0, int nr, int64_t m0, int nc) {
@@ -127,20 +128,37 @@ struct MultiJob {
   const Product* products;
   size_t count;
   int64_t M;
+  const float* X;  // f32 input, for the low-rank projections
+  int64_t ldx;
 };
+
+// Rows [r0, r1) of a product plus its low-rank term on those rows. The
+// projection (rank dots per token) is repeated by every thread that has rows:
+// cheaper than a second synchronisation.
+void run_share(const MultiJob& job, const Product& p, int64_t r0, int64_t r1) {
+  if (r0 >= r1) return;
+  run_rows(p, r0, r1, job.M);
+  if (!p.low_rank) return;
+  thread_local std::vector<float> t;
+  t.resize(static_cast<size_t>(p.low_rank->rank));
+  for (int64_t m = 0; m < job.M; ++m) {
+    low_rank_project(*p.low_rank, job.X + m * job.ldx, t.data());
+    low_rank_expand(*p.low_rank, t.data(), p.Y + m * p.ldy, r0, r1);
+  }
+}
 
 void run_products(const MultiJob& job, ThreadPool& pool) {
   int64_t total_rows = 0;
   for (size_t i = 0; i < job.count; ++i) total_rows += job.products[i].W->rows;
   if (pool.size() == 1 || total_rows * job.M < 64) {
-    for (size_t i = 0; i < job.count; ++i) run_rows(job.products[i], 0, job.products[i].W->rows, job.M);
+    for (size_t i = 0; i < job.count; ++i) run_share(job, job.products[i], 0, job.products[i].W->rows);
     return;
   }
   pool.run([&job](int t, int nt) {
     for (size_t i = 0; i < job.count; ++i) {
       int64_t r0, r1;
       share_of(job.products[i].W->rows, t, nt, &r0, &r1);
-      run_rows(job.products[i], r0, r1, job.M);
+      run_share(job, job.products[i], r0, r1);
     }
   });
 }
@@ -162,11 +180,18 @@ void prepare_buffers(const bool (&needed)[kSlotCount], int64_t M, int64_t cols, 
     if (needed[s]) bufs->data[s] = scratch.act.data() + offsets[s];
 }
 
+void check_low_rank(const LowRank* lr, const WeightView& W, int64_t M) {
+  if (!lr) return;
+  if (M > kLowRankMaxRows) throw Error("matmul: a low-rank term takes at most " + std::to_string(kLowRankMaxRows) + " rows");
+  if (lr->in != W.cols || lr->out != W.rows) throw Error("matmul: low-rank term does not match the weight's shape");
+}
+
 }  // namespace
 
 void matmul(const WeightView& W, const float* X, int64_t M, int64_t ldx, float* Y, int64_t ldy, bool accumulate,
-            ThreadPool& pool, MatmulScratch& scratch) {
+            ThreadPool& pool, MatmulScratch& scratch, const LowRank* low_rank) {
   check_weight(W, M, ldx, ldy);
+  check_low_rank(low_rank, W, M);
   const quant::FormatKernels& k = kernels_or_throw(W);
   if (M == 0 || W.rows == 0) return;
   const PartnerSlot slot = slot_of(dot_partner(W.type));
@@ -175,7 +200,7 @@ void matmul(const WeightView& W, const float* X, int64_t M, int64_t ldx, float* 
   ActBuffers bufs;
   prepare_buffers(needed, M, W.cols, scratch, &bufs);
   quantize_inputs(bufs, X, M, ldx, W.cols, pool);
-  Product p{&W, &k, nullptr, 0, Y, ldy, accumulate};
+  Product p{&W, &k, nullptr, 0, Y, ldy, accumulate, low_rank};
   if (slot == kSlotNone) {
     p.act = reinterpret_cast<const uint8_t*>(X);
     p.act_stride = static_cast<size_t>(ldx) * sizeof(float);
@@ -183,14 +208,15 @@ void matmul(const WeightView& W, const float* X, int64_t M, int64_t ldx, float* 
     p.act = bufs.data[slot];
     p.act_stride = bufs.stride[slot];
   }
-  run_products(MultiJob{&p, 1, M}, pool);
+  run_products(MultiJob{&p, 1, M, X, ldx}, pool);
 }
 
 void matmul_multi(const std::vector<const WeightView*>& Ws, const float* X, int64_t M, int64_t ldx,
                   const std::vector<float*>& ys, const std::vector<int64_t>& ldys, ThreadPool& pool,
-                  MatmulScratch& scratch) {
+                  MatmulScratch& scratch, const std::vector<const LowRank*>* low_ranks) {
   if (Ws.size() != ys.size() || Ws.size() != ldys.size())
     throw Error("matmul_multi: weights, outputs and strides differ in count");
+  if (low_ranks && low_ranks->size() != Ws.size()) throw Error("matmul_multi: low-rank terms and weights differ in count");
   if (Ws.empty() || M == 0) return;
   constexpr size_t kMaxWeights = 8;
   if (Ws.size() > kMaxWeights) throw Error("matmul_multi: at most 8 weights per call");
@@ -200,6 +226,7 @@ void matmul_multi(const std::vector<const WeightView*>& Ws, const float* X, int6
     if (!Ws[i]) throw Error("matmul_multi: null weight");
     if (Ws[i]->cols != cols) throw Error("matmul_multi: weights differ in column count");
     check_weight(*Ws[i], M, ldx, ldys[i]);
+    if (low_ranks) check_low_rank((*low_ranks)[i], *Ws[i], M);
     kernels_or_throw(*Ws[i]);
     const PartnerSlot s = slot_of(dot_partner(Ws[i]->type));
     if (s != kSlotNone) needed[s] = true;
@@ -210,7 +237,8 @@ void matmul_multi(const std::vector<const WeightView*>& Ws, const float* X, int6
   Product products[kMaxWeights];
   for (size_t i = 0; i < Ws.size(); ++i) {
     Product& p = products[i];
-    p = Product{Ws[i], quant::kernels_for(Ws[i]->type), nullptr, 0, ys[i], ldys[i], false};
+    p = Product{Ws[i], quant::kernels_for(Ws[i]->type), nullptr, 0, ys[i], ldys[i], false,
+                low_ranks ? (*low_ranks)[i] : nullptr};
     const PartnerSlot s = slot_of(dot_partner(Ws[i]->type));
     if (s == kSlotNone) {
       p.act = reinterpret_cast<const uint8_t*>(X);
@@ -220,7 +248,7 @@ void matmul_multi(const std::vector<const WeightView*>& Ws, const float* X, int6
       p.act_stride = bufs.stride[s];
     }
   }
-  run_products(MultiJob{products, Ws.size(), M}, pool);
+  run_products(MultiJob{products, Ws.size(), M, X, ldx}, pool);
 }
 
 void matmul_reference(const WeightView& W, const float* X, int64_t M, int64_t ldx, float* Y, int64_t ldy) {

@@ -33,11 +33,7 @@ void lora_forward(const LoraAdapter& a, const float* X, int64_t M, int64_t ldx, 
       float* ti = t + i * r;
       float* y = Y + i * ldy;
       for (int64_t k = 0; k < r; ++k) ti[k] = vec_dot_f32(x, a.A.data() + k * a.in, a.in);
-      if (!a.BT.empty()) {
-        for (int64_t k = 0; k < r; ++k) vec_axpy_f32(a.scale * ti[k], a.BT.data() + k * a.out, y, a.out);
-      } else {
-        for (int64_t o = 0; o < a.out; ++o) y[o] += a.scale * vec_dot_f32(ti, a.B.data() + o * r, r);
-      }
+      for (int64_t o = 0; o < a.out; ++o) y[o] += a.scale * vec_dot_f32(ti, a.B.data() + o * r, r);
     }
     return;
   }

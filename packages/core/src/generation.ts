@@ -16,6 +16,23 @@ export interface GenerateOptions extends SamplingSpec {
   routers?: RouterSetData;
   /** Router threshold: a layer runs when its router gives p >= threshold (default: the checkpoint's). */
   threshold?: number;
+  /**
+   * Executed decoder layers for this request (with `routers`; replaces the
+   * threshold): the routers rank the prompt's routable layers and exactly
+   * this many layers run. Costs one extra pass of the prompt through the
+   * full model to rank them.
+   */
+  layerBudget?: number;
+  /** The budget as the share of the routable layers to skip (0..1), instead of `layerBudget`. */
+  skipRatio?: number;
+}
+
+/** The routers' plan for generate options (threshold, or a layer budget). */
+export function routersPlan(o: Pick<GenerateOptions, "routers" | "threshold" | "layerBudget" | "skipRatio">): LayerPlanSpec | undefined {
+  if (!o.routers) return undefined;
+  const budget =
+    o.layerBudget !== undefined ? { layers: o.layerBudget } : o.skipRatio !== undefined ? { skipRatio: o.skipRatio } : undefined;
+  return { kind: "routers", routers: o.routers, threshold: o.threshold, budget };
 }
 
 export type FinishReason = "stop" | "length" | "aborted";
@@ -63,6 +80,15 @@ export function validateGenerateOptions(o: GenerateOptions): void {
     if (!Array.isArray(o.stop) || o.stop.some((s) => typeof s !== "string" || s.length === 0))
       throw new InvalidOptionError("stop", "must be a list of non-empty strings");
   }
+  checkInt("layerBudget", o.layerBudget, 1);
+  if (o.skipRatio !== undefined && !(typeof o.skipRatio === "number" && o.skipRatio >= 0 && o.skipRatio <= 1))
+    throw new InvalidOptionError("skipRatio", `must be a number in 0..1, got ${o.skipRatio}`);
+  if (o.layerBudget !== undefined && o.skipRatio !== undefined)
+    throw new InvalidOptionError("layerBudget", "give either layerBudget or skipRatio, not both");
+  if ((o.layerBudget !== undefined || o.skipRatio !== undefined) && o.routers === undefined)
+    throw new InvalidOptionError(o.layerBudget !== undefined ? "layerBudget" : "skipRatio", "a layer budget needs routers (they rank the layers)");
+  if ((o.layerBudget !== undefined || o.skipRatio !== undefined) && o.threshold !== undefined)
+    throw new InvalidOptionError("threshold", "a layer budget replaces the threshold: give one of them");
   if (o.plan !== undefined && o.plan.kind !== "full" && o.plan.kind !== "mask" && o.plan.kind !== "routers")
     throw new InvalidOptionError("plan", `unknown kind ${(o.plan as { kind: string }).kind}`);
 }

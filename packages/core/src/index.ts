@@ -38,4 +38,4 @@ export * from "./bench/index.js";
 export * from "./plot/index.js";
 export * from "./train/index.js";
 export * from "./lora/index.js";
-export { shippedRoutersFor, routerSearchDirs } from "./routers/shipped.js";
+export { shippedRoutersFor, shippedSetFor, routerSearchDirs, type ShippedSet } from "./routers/shipped.js";

@@ -7,6 +7,7 @@ import { Worker } from "node:worker_threads";
 import { renderChat, type ChatMessage } from "./chat-template.js";
 import { AbortedError, ContextLengthError, FirstError, KvCapacityError, ModelLoadError } from "./errors.js";
 import {
+  routersPlan,
   validateGenerateOptions,
   type FinishReason,
   type GenerateOptions,
@@ -185,18 +186,17 @@ export class LoadedModel {
   async scoreTokens(
     prompt: number[],
     continuation: number[],
-    options: { plan?: LayerPlanSpec; routers?: RouterSetData; threshold?: number } = {},
+    options: Pick<GenerateOptions, "plan" | "routers" | "threshold" | "layerBudget" | "skipRatio"> = {},
   ): Promise<ScoreResult> {
     if (this.closed) throw new FirstError("MODEL_LOAD", "the model is closed");
     checkThreshold(options.threshold);
+    validateGenerateOptions(options);
     if (prompt.length === 0) throw new FirstError("INVALID_OPTION", "the prompt is empty");
     const ctx = this.engine.contextLength;
     if (prompt.length + continuation.length > ctx)
       throw new ContextLengthError(prompt.length + continuation.length, ctx,
         `prompt (${prompt.length}) plus continuation (${continuation.length}) tokens exceed the context of ${ctx}`);
-    const plan: LayerPlanSpec = options.routers
-      ? { kind: "routers", routers: options.routers, threshold: options.threshold }
-      : (options.plan ?? { kind: "full" });
+    const plan: LayerPlanSpec = routersPlan(options) ?? options.plan ?? { kind: "full" };
     const id = this.nextId++;
     return new Promise<ScoreResult>((resolve, reject) => {
       this.pending.set(id, {
@@ -365,9 +365,7 @@ export class Generation implements AsyncIterable<GenerationChunk> {
             repeatLastN: options.repeatLastN,
             seed: options.seed,
           },
-          plan: options.routers
-            ? { kind: "routers", routers: options.routers, threshold: options.threshold }
-            : (options.plan ?? { kind: "full" }),
+          plan: routersPlan(options) ?? options.plan ?? { kind: "full" },
           cancel: cancelBuf,
         },
         (m) => {

@@ -98,4 +98,54 @@ describe("LoRA at inference", () => {
     expect(Math.abs(adapted - base)).toBeGreaterThan(0.01);
     expect(adapted).toBeCloseTo(predicted, 3);
   });
+
+  it.skipIf(!engineHasLora)("decoding token by token (the fused f16 form) gives the logits of one prefill pass (the f32 GEMM)", () => {
+    // Factors that f16 holds exactly, so the two paths differ by summation order alone.
+    const payload = loraPayload(adapter("f16-exact", false), native().readGguf(join(dir, "tiny.gguf")).metadata);
+    const f16 = (v: Float32Array) => {
+      const h = new Float32Array(v.length);
+      const view = new DataView(new ArrayBuffer(4));
+      for (let i = 0; i < v.length; i++) {
+        // Keep 11 significant bits (f16's precision; the values are well inside its range).
+        view.setFloat32(0, v[i]);
+        view.setUint32(0, (view.getUint32(0) + 0x1000) & 0xffffe000);
+        h[i] = view.getFloat32(0);
+      }
+      return h;
+    };
+    const exact = { ...payload, pairs: payload.pairs.map((p) => ({ ...p, a: f16(p.a), b: f16(p.b) })) };
+    const { Model, Engine } = native();
+    const model = new Model(join(dir, "tiny.gguf"));
+    const vocab = model.config().vocabSize;
+    const tokens = Int32Array.from({ length: 24 }, (_, i) => (i * 7 + 3) % vocab);
+    const all = Int32Array.from({ length: LAYERS }, (_, l) => l);
+    const run = (step: (engine: InstanceType<typeof Engine>, seq: number) => Float32Array[]) => {
+      const engine = new Engine(model, { threads: 2, contextLength: 64 });
+      applyLora(engine, exact);
+      return step(engine, engine.createSequence());
+    };
+    const prefill = run((engine, seq) => {
+      engine.beginBatch([{ seq, tokens }]);
+      for (let l = 0; l < LAYERS; l++) engine.runLayer(l, all.subarray(0, 1));
+      const rows = engine.logits(false, new Float32Array(tokens.length * vocab));
+      engine.commitBatch();
+      return Array.from({ length: tokens.length }, (_, i) => rows.slice(i * vocab, (i + 1) * vocab));
+    });
+    const decode = run((engine, seq) =>
+      Array.from(tokens, (t) => {
+        engine.beginBatch([{ seq, tokens: Int32Array.of(t) }]);
+        for (let l = 0; l < LAYERS; l++) engine.runLayer(l, all.subarray(0, 1));
+        const row = engine.logits(true, new Float32Array(vocab)).slice();
+        engine.commitBatch();
+        return row;
+      }),
+    );
+    let worst = 0, scale = 0;
+    for (let i = 0; i < tokens.length; i++)
+      for (let j = 0; j < vocab; j++) {
+        worst = Math.max(worst, Math.abs(prefill[i][j] - decode[i][j]));
+        scale = Math.max(scale, Math.abs(prefill[i][j]));
+      }
+    expect(worst / scale).toBeLessThan(1e-4);
+  });
 });

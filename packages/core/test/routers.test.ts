@@ -118,6 +118,59 @@ describe("routers at inference", () => {
   });
 });
 
+describe("layer budgets", () => {
+  it("run exactly the budget, skipping the routable layers the routers rank lowest, nested as the budget shrinks", async () => {
+    const bias = [0, 3, -1, 2, 0.5, 0]; // routable 1..4: p ranks 2 < 4 < 3 < 1
+    const routers = constantRouters((l) => bias[l], model.config.dModel);
+    const expected: Record<number, number[]> = { 6: [], 5: [2], 4: [2, 4], 3: [2, 3, 4], 2: [1, 2, 3, 4] };
+    for (const [budget, skipped] of Object.entries(expected)) {
+      const r = await greedy({ routers, layerBudget: Number(budget) });
+      expect(r.executedLayers).toBe(Number(budget));
+      expect(r.skippedLayers).toEqual(skipped);
+      const executed = Array.from({ length: LAYERS }, (_, l) => !skipped.includes(l));
+      expect(r.tokens).toEqual((await greedy({ plan: { kind: "mask", executed } })).tokens);
+    }
+    // The ratio form: half of the 4 routable layers.
+    expect((await greedy({ routers, skipRatio: 0.5 })).skippedLayers).toEqual([2, 4]);
+    expect((await greedy({ routers, skipRatio: 0 })).skippedLayers).toEqual([]);
+  });
+
+  it("rank by the routers' probabilities on the full model's hidden states", async () => {
+    const d = model.config.dModel;
+    const routers = constantRouters(() => 0, d);
+    for (const l of [1, 2, 3, 4]) {
+      const w = new Float32Array(d);
+      for (let i = 0; i < d; i++) w[i] = Math.sin(l * 31 + i * 7) * 2;
+      routers.layers[l] = { fcWeight: w, fcBias: 0 };
+    }
+    // Threshold 0: nothing skipped, so the probabilities are those of the full path.
+    const full = await greedy({ routers, threshold: 0 });
+    const p = full.routerProbabilities!;
+    const budget = await greedy({ routers, layerBudget: 4 });
+    for (const l of [1, 2, 3, 4]) expect(budget.routerProbabilities![l]).toBeCloseTo(p[l]!, 6);
+    const lowest = [1, 2, 3, 4].sort((a, b) => p[a]! - p[b]!).slice(0, 2).sort((a, b) => a - b);
+    expect(budget.skippedLayers).toEqual(lowest);
+    // Scoring decides its layers the same way as generation from the same prompt.
+    const ids = model.tokenize(prompt);
+    const scored = await model.scoreTokens(ids.slice(0, 4), ids.slice(4), { routers, layerBudget: 4 });
+    const generated = await model.generate({ tokens: ids.slice(0, 4) }, { routers, layerBudget: 4, temperature: 0, maxTokens: 1 }).result;
+    expect(scored.executed).toEqual(generated.executed);
+    expect(scored.executed.filter((e) => e)).toHaveLength(4);
+  });
+
+  it("refuse budgets that cannot be met or do not apply", async () => {
+    const routers = constantRouters(() => 1, model.config.dModel);
+    await expect(greedy({ routers, layerBudget: 1 })).rejects.toThrow(/below the 2 layers that always run/);
+    await expect(greedy({ routers, layerBudget: LAYERS + 1 })).rejects.toThrow(/layer budget/);
+    expect(() => model.generate(prompt, { layerBudget: 4 })).toThrow(/needs routers/);
+    expect(() => model.generate(prompt, { routers, layerBudget: 4, threshold: 0.5 })).toThrow(/replaces the threshold/);
+    expect(() => model.generate(prompt, { routers, layerBudget: 4, skipRatio: 0.5 })).toThrow(/not both/);
+    expect(() => model.generate(prompt, { routers, skipRatio: 1.5 })).toThrow(/0\.\.1/);
+    // The engine keeps serving after a refused budget.
+    expect((await greedy({ routers, layerBudget: 3 })).executedLayers).toBe(3);
+  });
+});
+
 describe("router checkpoints", () => {
   it("save, load and steer generation; refuse another base model", async () => {
     const routers = constantRouters((l) => (l === 3 ? -8 : 8), model.config.dModel);

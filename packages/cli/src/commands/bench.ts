@@ -1,10 +1,10 @@
 // `first bench`: prompt-processing and token-generation speed in the manner
 // of llama-bench, with llama.cpp side by side when node-llama-cpp is installed.
 import os from "node:os";
-import { resolveModelPath, runSpeedBench, speedTable } from "@first/core";
+import { resolveModelPath, runSpeedBench, runTradeoffBench, speedTable, tradeoffTable } from "@first/core";
 import { UsageError } from "../args.js";
 import { defineCommand } from "../command.js";
-import { applyLayerFlags, layerFlags, modelFlags } from "./generation-flags.js";
+import { applyLayerFlags, layerFlags, modelFlags, resolveFirstFlag } from "./generation-flags.js";
 
 /** "1,2,4" -> [1, 2, 4]. */
 export function parseThreadList(list: string): number[] {
@@ -26,9 +26,16 @@ export const benchCommand = defineCommand({
     "With --peer (on when node-llama-cpp is installed), llama.cpp runs the same prompt ids on the",
     "same file, rep for rep, alternating which engine goes first. --policy or --routers apply",
     "to our engine only. The prompt is WikiText-2 text from the datasets folder when found.",
+    "",
+    "With an adapter (--lora DIR, or --first for the shipped routers and adapter), it measures the",
+    "FiRST trade-off instead: full, full+lora, first, first+lora, uls:k and uls:k+lora (k = the",
+    "routers' skipped layers with the adapter), alternating rep by rep on --reps different WikiText",
+    "prompts, each continued for --gen-tokens greedy tokens; ms per token medians and the speed",
+    "against the full model of the same run, at each thread count.",
   ].join("\n"),
   flags: {
     model: modelFlags.model,
+    lora: modelFlags.lora,
     threads: { type: "string", short: "t", help: "comma-separated thread counts (default: 1 and all cores)", valueName: "list" },
     promptTokens: { type: "int", help: "prompt length in tokens", default: 512, min: 1 },
     genTokens: { type: "int", help: "tokens to generate", default: 128, min: 1 },
@@ -41,9 +48,32 @@ export const benchCommand = defineCommand({
     "first bench",
     "first bench --threads 1,2,4 --reps 3 --prompt-tokens 256 --gen-tokens 64",
     "first bench --policy uls:6 --no-peer --json",
+    "first bench --first --reps 10 --prompt-tokens 64 --gen-tokens 96",
   ],
   async run({ flags, signal }) {
+    flags = await resolveFirstFlag(flags);
     const threads = flags.threads !== undefined ? parseThreadList(flags.threads) : [...new Set([1, os.availableParallelism()])];
+    if (flags.lora !== undefined) {
+      if (flags.routers === undefined) throw new UsageError("the trade-off benchmark (--lora) needs routers: --first or --routers DIR");
+      if (flags.policy !== undefined) throw new UsageError("--policy does not apply with --lora: the trade-off benchmark runs its own set of configurations");
+      const modelPath = await resolveModelPath(flags.model, { pull: true });
+      const result = await runTradeoffBench({
+        modelPath,
+        routersDir: flags.routers,
+        loraDir: flags.lora,
+        threshold: flags.threshold,
+        layerBudget: flags.maxLayers,
+        threads,
+        reps: flags.reps,
+        genTokens: flags.genTokens,
+        promptTokens: flags.promptTokens,
+        dataDir: flags.dataDir,
+        onProgress: flags.json ? undefined : (m) => process.stderr.write(`${m}\n`),
+        signal,
+      });
+      process.stdout.write(flags.json ? `${JSON.stringify(result)}\n` : `\n${tradeoffTable(result)}`);
+      return 0;
+    }
     if (flags.policy !== undefined && flags.routers !== undefined) throw new UsageError("give either --policy or --routers, not both");
     if (flags.threshold !== undefined && flags.routers === undefined) throw new UsageError("--threshold applies to --routers");
     const modelPath = await resolveModelPath(flags.model, { pull: true });

@@ -2,7 +2,7 @@
 import { createInterface } from "node:readline/promises";
 import type { ChatMessage } from "@first/core";
 import { defineCommand } from "../command.js";
-import { applyLayerFlags, generateOptions, layerFlags, modelFlags, openModel, samplingFlags } from "./generation-flags.js";
+import { applyLayerFlags, resolveFirstFlag, generateOptions, layerFlags, modelFlags, openModel, samplingFlags } from "./generation-flags.js";
 
 export const chatCommand = defineCommand({
   name: "chat",
@@ -15,6 +15,7 @@ export const chatCommand = defineCommand({
     ...samplingFlags,
   },
   async run({ flags }) {
+    flags = await resolveFirstFlag(flags);
     const model = await openModel(flags);
     const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY });
     const start: ChatMessage[] = flags.system ? [{ role: "system", content: flags.system }] : [];

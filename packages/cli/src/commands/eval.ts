@@ -4,7 +4,7 @@ import { checkpointIdentity, claimRunFolder, evaluate, getTask, METRICS, TASKS, 
 import { defineCommand } from "../command.js";
 import { UsageError } from "../args.js";
 import { formatBytes, formatDuration } from "../progress.js";
-import { applyLayerFlags, layerFlags, modelFlags, openModel } from "./generation-flags.js";
+import { applyLayerFlags, resolveFirstFlag, layerFlags, modelFlags, openModel } from "./generation-flags.js";
 import { compareFlags, runCompare } from "./eval-compare.js";
 
 export const evalCommand = defineCommand({
@@ -56,11 +56,13 @@ export const evalCommand = defineCommand({
         throw new UsageError(`unknown task "${flags.task}"; tasks: ${TASKS.map((t) => t.name).join(", ")}, llm_foundry_mc:<set>`);
       }
     }
+    flags = await resolveFirstFlag(flags);
     const model = await openModel(flags);
     try {
       const layers = await applyLayerFlags(model, flags, {});
+      const budget = flags.maxLayers !== undefined ? `:max${flags.maxLayers}` : flags.skipRatio !== undefined ? `:skip${flags.skipRatio}` : "";
       const policy = flags.routers !== undefined
-        ? `routers:${flags.routers}${flags.threshold === undefined ? "" : `@${flags.threshold}`}`
+        ? `routers:${flags.routers}${flags.threshold === undefined ? "" : `@${flags.threshold}`}${budget}`
         : (flags.policy ?? "full");
       // Resuming --out must not mix in examples made with other weights (same labels, another adapter or model).
       if (flags.out !== undefined)
@@ -79,6 +81,8 @@ export const evalCommand = defineCommand({
         plan: layers.plan,
         routers: layers.routers,
         threshold: layers.threshold,
+        layerBudget: layers.layerBudget,
+        skipRatio: layers.skipRatio,
         limit: flags.limit,
         maxTokens: flags.maxTokens,
         out: flags.out,

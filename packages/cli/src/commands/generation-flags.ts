@@ -1,5 +1,5 @@
 // Flags shared by `first run` and `first chat`: the model, the engine and sampling.
-import { loadModel, type GenerateOptions, type LoadedModel } from "@first/core";
+import { loadModel, resolveModelPath, shippedSetFor, type GenerateOptions, type LoadedModel } from "@first/core";
 import { UsageError, type FlagSpec } from "../args.js";
 import { progressReporter } from "./pull.js";
 
@@ -11,21 +11,57 @@ export const modelFlags = {
 } as const satisfies Record<string, FlagSpec>;
 
 export const layerFlags = {
+  first: { type: "boolean", help: "use the FiRST set shipped for the model: its routers and the adapter trained with them" },
   policy: { type: "string", help: "layer policy: full, skip:3,7,12, uls:k, bi:k, random:k[:seed], last:k, exit:L", valueName: "p" },
   routers: { type: "string", help: "FiRST router checkpoint folder (router.json + routers.safetensors)", valueName: "dir" },
   threshold: { type: "number", help: "router threshold: a layer runs when p >= threshold (default: the checkpoint's)", min: 0, max: 1 },
+  maxLayers: { type: "int", help: "layer budget: run exactly N decoder layers, the routers ranking which (replaces the threshold)", min: 1, valueName: "n" },
+  skipRatio: { type: "number", help: "layer budget as the share of routable layers to skip (0..1), instead of --max-layers", min: 0, max: 1, valueName: "r" },
   dataDir: { type: "string", help: "datasets folder: tasks, training mix, bi:k calibration (default: $FIRST_DATA or ../shared/data)", valueName: "dir" },
 } as const satisfies Record<string, FlagSpec>;
 
-/** Applies --policy / --routers / --threshold to generation options. */
-export async function applyLayerFlags(
-  model: LoadedModel,
-  f: { policy?: string; routers?: string; threshold?: number; dataDir?: string },
-  options: GenerateOptions,
-): Promise<GenerateOptions> {
+export interface LayerFlagValues {
+  first?: boolean;
+  policy?: string;
+  routers?: string;
+  threshold?: number;
+  maxLayers?: number;
+  skipRatio?: number;
+  dataDir?: string;
+}
+
+/**
+ * --first: the routers (and the adapter, unless --lora names another) shipped
+ * for the model. Resolved before the model loads, since the adapter is
+ * applied at load.
+ */
+export async function resolveFirstFlag<F extends LayerFlagValues & { model: string; lora?: string }>(f: F): Promise<F> {
+  if (!f.first) return f;
+  if (f.routers !== undefined || f.policy !== undefined) throw new UsageError("--first picks the shipped routers: give it without --routers or --policy");
+  const path = await resolveModelPath(f.model, { pull: true });
+  const set = await shippedSetFor(path);
+  if (!set) throw new UsageError(`no FiRST set ships for ${path}; train one with first train or give --routers DIR`);
+  return { ...f, routers: set.routersDir, lora: f.lora ?? set.loraDir };
+}
+
+/** Applies --policy / --routers / --threshold / --max-layers / --skip-ratio to generation options. */
+export async function applyLayerFlags(model: LoadedModel, f: LayerFlagValues, options: GenerateOptions): Promise<GenerateOptions> {
   if (f.policy !== undefined && f.routers !== undefined) throw new UsageError("give either --policy or --routers, not both");
   if (f.threshold !== undefined && f.routers === undefined) throw new UsageError("--threshold applies to --routers");
-  if (f.routers !== undefined) return { ...options, routers: await model.loadRouters(f.routers), threshold: f.threshold };
+  if ((f.maxLayers !== undefined || f.skipRatio !== undefined) && f.routers === undefined)
+    throw new UsageError("--max-layers and --skip-ratio need routers (--first or --routers DIR): the routers rank the layers");
+  if (f.maxLayers !== undefined && f.skipRatio !== undefined) throw new UsageError("give either --max-layers or --skip-ratio, not both");
+  if ((f.maxLayers !== undefined || f.skipRatio !== undefined) && f.threshold !== undefined)
+    throw new UsageError("a layer budget replaces the threshold: give --threshold or --max-layers/--skip-ratio");
+  if (f.maxLayers !== undefined && f.maxLayers > model.config.nLayers)
+    throw new UsageError(`--max-layers ${f.maxLayers}: the model has ${model.config.nLayers} layers`);
+  if (f.routers !== undefined) {
+    const routers = await model.loadRouters(f.routers);
+    const fixed = model.config.nLayers - routers.layers.filter((w) => w !== null).length;
+    if (f.maxLayers !== undefined && f.maxLayers < fixed)
+      throw new UsageError(`--max-layers ${f.maxLayers}: ${fixed} layers always run (they have no router)`);
+    return { ...options, routers, threshold: f.threshold, layerBudget: f.maxLayers, skipRatio: f.skipRatio };
+  }
   if (f.policy !== undefined) return { ...options, plan: await model.planFor(f.policy, { dataDir: f.dataDir }) };
   return options;
 }

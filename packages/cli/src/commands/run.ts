@@ -1,8 +1,9 @@
 // `first run`: complete one prompt and print the text (or one JSON object).
 import { readFileSync } from "node:fs";
+import type { ChatMessage, GenerationResult } from "@first/core";
 import { defineCommand } from "../command.js";
 import { UsageError } from "../args.js";
-import { applyLayerFlags, generateOptions, layerFlags, modelFlags, openModel, samplingFlags } from "./generation-flags.js";
+import { applyLayerFlags, resolveFirstFlag, generateOptions, layerFlags, modelFlags, openModel, samplingFlags } from "./generation-flags.js";
 
 export const runCommand = defineCommand({
   name: "run",
@@ -13,6 +14,8 @@ export const runCommand = defineCommand({
     '{"text", "promptTokenIds", "tokens", "finishReason", "executedLayers", "skippedLayers", "kvBytes",',
     ' "timings": {"prefillMs", "decodeMs", "prefillTokensPerSecond", "decodeTokensPerSecond"}}',
     '(plus "routerProbabilities" with --routers). Layers are chosen by --policy or --routers (default: all).',
+    "--first uses the routers and adapter shipped for the model; --vs-full then times the plain full model on",
+    'the same prompt too (with --json: a "full" object with its executedLayers and timings).',
     "Without --prompt the prompt is read from standard input.",
   ].join("\n"),
   flags: {
@@ -23,16 +26,20 @@ export const runCommand = defineCommand({
     ...layerFlags,
     ...samplingFlags,
     json: { type: "boolean", help: "print one JSON object instead of streaming text" },
+    vsFull: { type: "boolean", help: "then run the plain full model (no routers, no adapter) on the same prompt and print both speeds" },
   },
   examples: [
     'first run --prompt "The capital of France is" --temperature 0',
     'first run --chat --prompt "Write a haiku about autumn" --json',
+    'first run --first --vs-full --prompt "The capital of France is" --temperature 0',
+    'first run --first --max-layers 21 --chat --prompt "Summarize: ..." --json',
     'first run --policy uls:9 --prompt "Once upon a time" --temperature 0 --json',
     'first run --routers routers/smollm2-135m-instruct-mix --chat --prompt "Summarize: ..."',
   ],
   async run({ flags, signal }) {
     const prompt = flags.prompt ?? (process.stdin.isTTY ? undefined : readFileSync(0, "utf8"));
     if (prompt === undefined || prompt.length === 0) throw new UsageError("give a prompt with --prompt (or on standard input)");
+    flags = await resolveFirstFlag(flags);
     const model = await openModel(flags);
     try {
       const input = flags.chat
@@ -41,6 +48,7 @@ export const runCommand = defineCommand({
       const gen = model.generate(input, await applyLayerFlags(model, flags, generateOptions(flags, signal)));
       if (!flags.json) for await (const chunk of gen) process.stdout.write(chunk.text);
       const r = await gen.result;
+      const full = flags.vsFull ? await runFull(flags, input, signal) : undefined;
       if (flags.json) {
         process.stdout.write(
           `${JSON.stringify({
@@ -53,6 +61,7 @@ export const runCommand = defineCommand({
             ...(r.routerProbabilities ? { routerProbabilities: r.routerProbabilities } : {}),
             kvBytes: r.kvBytes,
             timings: r.timings,
+            ...(full ? { full: { text: full.text, executedLayers: full.executedLayers, kvBytes: full.kvBytes, timings: full.timings } } : {}),
           })}\n`,
         );
       } else {
@@ -63,6 +72,13 @@ export const runCommand = defineCommand({
             `decode: ${r.tokens.length} tokens, ${t.decodeTokensPerSecond.toFixed(1)} tok/s; ` +
             `layers: ${r.executedLayers}/${model.config.nLayers}\n`,
         );
+        if (full) {
+          const f = full.timings;
+          process.stderr.write(
+            `full model: ${f.decodeTokensPerSecond.toFixed(1)} tok/s decode, ${f.prefillTokensPerSecond.toFixed(1)} tok/s prefill, ` +
+              `layers ${full.executedLayers}/${model.config.nLayers}; decode speed-up ${(t.decodeTokensPerSecond / f.decodeTokensPerSecond).toFixed(2)}x\n`,
+          );
+        }
       }
       return 0;
     } finally {
@@ -70,3 +86,17 @@ export const runCommand = defineCommand({
     }
   },
 });
+
+/** The same prompt and sampling on the plain model (a second instance, without adapter or routers). */
+async function runFull(
+  flags: Parameters<typeof openModel>[0] & Parameters<typeof generateOptions>[0],
+  input: string | ChatMessage[],
+  signal: AbortSignal,
+): Promise<GenerationResult> {
+  const plain = await openModel({ ...flags, lora: undefined });
+  try {
+    return await plain.generate(input, generateOptions(flags, signal)).result;
+  } finally {
+    await plain.close();
+  }
+}

@@ -13,3 +13,4 @@ export {
   type LayerChoice,
 } from "./speed.js";
 export { speedTable } from "./format.js";
+export { runTradeoffBench, tradeoffTable, tradeoffPrompts, TRADEOFF_CONFIGS, type TradeoffBenchOptions, type TradeoffBenchResult, type TradeoffRow } from "./tradeoff.js";

@@ -45,3 +45,21 @@ export function promptText(minChars: number, dataDir?: string): PromptText {
   }
   return { text: FALLBACK_PARAGRAPH.repeat(Math.ceil(minChars / FALLBACK_PARAGRAPH.length)), source: "built-in paragraph, repeated" };
 }
+
+/** WikiText-2 test paragraphs as prose (the fixed paragraph, repeated, where there is none). */
+export function detokenizeWikitextParagraphs(dataDir?: string): { paragraphs: string[]; source: string } {
+  let file: string | undefined;
+  try {
+    file = join(findDataDir(dataDir), "wikitext2", "test.txt");
+  } catch {
+    // no datasets folder
+  }
+  if (file !== undefined && existsSync(file)) {
+    const paragraphs = readFileSync(file, "utf8")
+      .split("\n")
+      .filter((l) => l.trim().length > 0 && !l.trim().startsWith("="))
+      .map((l) => detokenizeWikitext(l));
+    return { paragraphs, source: file };
+  }
+  return { paragraphs: Array.from({ length: 64 }, (_, i) => FALLBACK_PARAGRAPH.repeat(2 + (i % 3))), source: "built-in paragraph, repeated" };
+}

@@ -11,7 +11,7 @@ import { agreement, measureRep, tokensPerSecond, type RepTiming } from "./measur
 import { promptText } from "./prompt-text.js";
 import { summarizeValues, type Summary } from "./stats.js";
 
-export type LayerChoice = Pick<GenerateOptions, "plan" | "routers" | "threshold">;
+export type LayerChoice = Pick<GenerateOptions, "plan" | "routers" | "threshold" | "layerBudget" | "skipRatio">;
 
 export interface SpeedBenchOptions {
   modelPath: string;

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { findDataDir } from "../data-dir.js";
 import { AbortedError, FirstError } from "../errors.js";
 import type { LoadedModel } from "../model.js";
-import type { LayerPlanSpec } from "../runtime/layer-plan.js";
+import type { GenerateOptions } from "../generation.js";
 import { dataFileTask } from "./data-file.js";
 import { aggregate, scoreOutput } from "./metrics/index.js";
 import { lastWordScores } from "./metrics/lambada.js";
@@ -141,7 +141,7 @@ export function summarize(task: string, policy: string, records: ExampleRecord[]
 
 /** Runs one example of each kind and builds its record. */
 class ExampleRunner {
-  private readonly layers: { plan?: LayerPlanSpec; routers?: EvaluateOptions["routers"]; threshold?: number };
+  private readonly layers: Pick<GenerateOptions, "plan" | "routers" | "threshold" | "layerBudget" | "skipRatio">;
 
   constructor(
     private readonly model: LoadedModel,
@@ -149,7 +149,13 @@ class ExampleRunner {
     private readonly policy: string,
     private readonly options: EvaluateOptions,
   ) {
-    this.layers = { plan: options.plan, routers: options.routers, threshold: options.threshold };
+    this.layers = {
+      plan: options.plan,
+      routers: options.routers,
+      threshold: options.threshold,
+      layerBudget: options.layerBudget,
+      skipRatio: options.skipRatio,
+    };
   }
 
   example(ex: EvalExample): Promise<ExampleRecord> {

@@ -127,6 +127,10 @@ export interface EvaluateOptions {
   plan?: LayerPlanSpec;
   routers?: RouterSetData;
   threshold?: number;
+  /** Executed layers per example with routers (see GenerateOptions.layerBudget). */
+  layerBudget?: number;
+  /** The budget as a share of the routable layers to skip. */
+  skipRatio?: number;
   /** Evaluate only the first N examples of the eval split. */
   limit?: number;
   /** Overrides the task's default generation cap. */

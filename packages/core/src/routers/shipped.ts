@@ -4,7 +4,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { RouterJson } from "./checkpoint.js";
-import type { ModelIdentity } from "./model-identity.js";
+import { fileSha256, type ModelIdentity } from "./model-identity.js";
 
 /** Folders searched for shipped routers, in order. */
 export function routerSearchDirs(env: NodeJS.ProcessEnv = process.env): string[] {
@@ -32,4 +32,19 @@ export function shippedRoutersFor(model: ModelIdentity, env: NodeJS.ProcessEnv =
     }
   }
   return found;
+}
+
+/** A shipped FiRST set: the routers and, when one ships beside them (`lora/`), their adapter. */
+export interface ShippedSet {
+  routersDir: string;
+  loraDir?: string;
+}
+
+/** The first shipped set made for the weights file at `modelPath` (by sha256), or null. */
+export async function shippedSetFor(modelPath: string, env: NodeJS.ProcessEnv = process.env): Promise<ShippedSet | null> {
+  const sha256 = await fileSha256(modelPath);
+  const dir = shippedRoutersFor({ sha256 } as ModelIdentity, env)[0];
+  if (dir === undefined) return null;
+  const lora = join(dir, "lora");
+  return existsSync(join(lora, "adapter_config.json")) ? { routersDir: dir, loraDir: lora } : { routersDir: dir };
 }

@@ -39,6 +39,7 @@ export class BatchRunner {
    * entry, a view valid until the next call).
    */
   prefill(entries: PrefillEntry[]): { executed: boolean[][]; logits: Float32Array } {
+    for (const e of entries) if (e.planner.probe) this.probe(e);
     this.engine.beginBatch(entries.map((e) => ({ seq: e.seq, tokens: e.tokens })));
     const executed = entries.map(() => new Array<boolean>(this.nLayers).fill(false));
     for (let l = 0; l < this.nLayers; l++) {
@@ -55,6 +56,27 @@ export class BatchRunner {
       if (n > 0) this.engine.runLayer(l, run.subarray(0, n));
     }
     return { executed, logits: this.finish(entries.length) };
+  }
+
+  /**
+   * Passes an entry's prompt through every layer on a scratch sequence (freed
+   * after), showing the planner the mean hidden state entering each layer, so
+   * that it can rank the layers before the real prefill decides them.
+   */
+  private probe(e: PrefillEntry): void {
+    const probe = e.planner.probe!;
+    const scratch = this.engine.createSequence();
+    try {
+      this.engine.beginBatch([{ seq: scratch, tokens: e.tokens }]);
+      const one = Int32Array.of(0);
+      for (let l = 0; l < this.nLayers; l++) {
+        probe.observe(l, this.engine.meanHidden(0, this.hidden));
+        this.engine.runLayer(l, one);
+      }
+      this.engine.commitBatch();
+    } finally {
+      this.engine.freeSequence(scratch);
+    }
   }
 
   /** One decode step for every entry (one token each). */

@@ -4,6 +4,7 @@
 // continuation runs with those same layers and logits at every position.
 import { performance } from "node:perf_hooks";
 import type { NativeEngine } from "../native.js";
+import { BatchRunner } from "./batch-runner.js";
 import { plannerFor, type LayerPlanSpec } from "./layer-plan.js";
 
 export interface ScoreResult {
@@ -43,18 +44,12 @@ export function scoreContinuation(
   const seq = engine.createSequence();
   try {
     const t0 = performance.now();
-    engine.beginBatch([{ seq, tokens: Int32Array.from(prompt) }]);
-    const executed = new Array<boolean>(nLayers).fill(false);
-    const hidden = new Float32Array(dModel);
-    for (let l = 0; l < nLayers; l++) {
-      const mean = planner.needsHidden(l) ? engine.meanHidden(0, hidden) : null;
-      if (!planner.decide(l, mean)) continue;
-      executed[l] = true;
-      engine.runLayer(l, [0]);
-    }
+    // The prompt goes through the same prefill as generation (routers, budgets and their probe pass).
+    const runner = new BatchRunner(engine, nLayers, dModel, vocabSize);
+    const pre = runner.prefill([{ seq, tokens: Int32Array.from(prompt), planner }]);
+    const executed = pre.executed[0];
+    const last = pre.logits;
     let buf = new Float32Array(vocabSize * Math.min(CHUNK_TOKENS, Math.max(1, continuation.length - 1)));
-    const last = engine.logits(true, buf);
-    engine.commitBatch();
     const prefillMs = performance.now() - t0;
     const kv = engine.kvStats(seq);
     const t1 = performance.now();
