@@ -6,6 +6,7 @@ import { formatUsage, parseArgs, suggest, UsageError, wantsHelp } from "./args.j
 import type { Command } from "./command.js";
 import { benchCommand } from "./commands/bench.js";
 import { chatCommand } from "./commands/chat.js";
+import { distillCommand } from "./commands/distill.js";
 import { evalCommand } from "./commands/eval.js";
 import { inspectCommand } from "./commands/inspect.js";
 import { pullCommand } from "./commands/pull.js";
@@ -15,7 +16,7 @@ import { trainCommand } from "./commands/train.js";
 const PROGRAM = "first";
 
 // Each command is one entry here (plus its import).
-const COMMANDS: readonly Command[] = [pullCommand, inspectCommand, runCommand, chatCommand, benchCommand, evalCommand, trainCommand];
+const COMMANDS: readonly Command[] = [pullCommand, inspectCommand, runCommand, chatCommand, benchCommand, evalCommand, distillCommand, trainCommand];
 
 function topHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

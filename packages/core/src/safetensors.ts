@@ -1,9 +1,10 @@
 // safetensors files: an 8-byte little-endian header length, a JSON header
 // {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__"?: {..}},
-// then the raw little-endian tensor bytes. Only F32 (and F16/BF16 on read)
-// is needed for routers and LoRA adapters.
+// then the raw little-endian tensor bytes. F32, F16 and BF16 are read and
+// written (routers and LoRA adapters).
 import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { FirstError } from "./errors.js";
+import { bf16ToF32, f32ToBf16, f32ToF16 } from "./gguf/quantize.js";
 
 export interface NamedTensor {
   shape: number[];
@@ -71,29 +72,33 @@ export function readSafetensors(path: string): { tensors: Map<string, NamedTenso
     for (let i = 0; i < count; i++) {
       if (info.dtype === "F32") data[i] = buf.readFloatLE(at + 4 * i);
       else if (info.dtype === "F16") data[i] = halfToFloat(buf.readUInt16LE(at + 2 * i));
-      else {
-        const b = Buffer.alloc(4);
-        b.writeUInt32LE(buf.readUInt16LE(at + 2 * i) << 16);
-        data[i] = b.readFloatLE(0);
-      }
+      else data[i] = bf16ToF32(buf.readUInt16LE(at + 2 * i));
     }
     tensors.set(name, { shape: info.shape as number[], data });
   }
   return { tensors, metadata };
 }
 
-/** Writes F32 tensors (sorted by name) atomically: temp file, then rename. */
-export function writeSafetensors(path: string, tensors: Map<string, NamedTensor>, metadata: Record<string, string> = {}): void {
+export type SafetensorsDtype = "F32" | "F16" | "BF16";
+
+/** Writes tensors (sorted by name) as F32, F16 or BF16 (rounded to nearest even), atomically: temp file, then rename. */
+export function writeSafetensors(
+  path: string,
+  tensors: Map<string, NamedTensor>,
+  metadata: Record<string, string> = {},
+  dtype: SafetensorsDtype = "F32",
+): void {
   const names = [...tensors.keys()].sort();
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
+  const size = dtype === "F32" ? 4 : 2;
   let offset = 0;
   for (const name of names) {
     const t = tensors.get(name)!;
     const count = t.shape.reduce((a, b) => a * b, 1);
     if (count !== t.data.length) throw new SafetensorsError(`tensor ${name}: shape [${t.shape}] does not match ${t.data.length} values`);
-    header[name] = { dtype: "F32", shape: t.shape, data_offsets: [offset, offset + 4 * count] };
-    offset += 4 * count;
+    header[name] = { dtype, shape: t.shape, data_offsets: [offset, offset + size * count] };
+    offset += size * count;
   }
   let json = JSON.stringify(header);
   json += " ".repeat((8 - ((8 + json.length) % 8)) % 8); // keep tensor data 8-byte aligned
@@ -104,8 +109,9 @@ export function writeSafetensors(path: string, tensors: Map<string, NamedTensor>
   let at = 8 + headerBytes.length;
   for (const name of names) {
     const t = tensors.get(name)!;
-    Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).copy(out, at);
-    at += t.data.byteLength;
+    if (dtype === "F32") Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).copy(out, at);
+    else for (let i = 0; i < t.data.length; i++) out.writeUInt16LE(dtype === "F16" ? f32ToF16(t.data[i]) : f32ToBf16(t.data[i]), at + 2 * i);
+    at += size * t.data.length;
   }
   const tmp = `${path}.tmp-${process.pid}`;
   try {

@@ -113,6 +113,38 @@ describe("runComparison", () => {
     expect(seen).toEqual([["full", false], ["full+lora", true], ["first", false], ["first+lora", true], ["uls:9", false], ["uls:6", false]]);
   });
 
+  it("runs FiRST at layer budgets and baselines with their own adapters on their models", async () => {
+    const out = tmp();
+    const { evaluate } = fakeEvaluator();
+    const adapted: CompareModel = { ...model };
+    const ulsAdapted: CompareModel = { ...model };
+    const seen: [string, string, number | undefined][] = [];
+    const evaluateOn: Evaluator<CompareModel> = async (m, o) => {
+      seen.push([o.policy ?? "?", m === adapted ? "first-lora" : m === ulsAdapted ? "uls-lora" : "base", o.layerBudget]);
+      // The stand-in reports the budget as executed layers.
+      if (o.layerBudget !== undefined) {
+        const r = await evaluate(m, { ...o, routers: undefined, plan: { kind: "mask", executed: Array.from({ length: N }, (_, l) => l < o.layerBudget!) } });
+        return r;
+      }
+      return evaluate(m, o);
+    };
+    const r = await runComparison(model, {
+      tasks: ["scitldr"], routers, adapted, budgets: [24, 21], baselines: ["uls"], out,
+      baselineAdapters: [{ policy: "uls:9", model: ulsAdapted }],
+    }, evaluateOn);
+    expect(r.rows.map((x) => x.policy)).toEqual([
+      "full", "full+lora", "first:max24", "first+lora:max24", "uls:6", "first:max21", "first+lora:max21", "uls:9", "uls:9+lora",
+    ]);
+    expect(seen.find((x) => x[0] === "first+lora:max21")).toEqual(["first+lora:max21", "first-lora", 21]);
+    expect(seen.find((x) => x[0] === "uls:9+lora")).toEqual(["uls:9+lora", "uls-lora", undefined]);
+    expect(r.rows.find((x) => x.policy === "uls:9+lora")!.executedLayers).toBe(21);
+    // A rerun reuses every row; another budget list runs only the new budget's rows.
+    const again: string[] = [];
+    await runComparison(model, { tasks: ["scitldr"], routers, adapted, budgets: [21, 18], baselines: ["uls"], out, baselineAdapters: [{ policy: "uls:9", model: ulsAdapted }] },
+      async (m, o) => (again.push(o.policy ?? "?"), evaluateOn(m, o)));
+    expect(again).toEqual(["first:max18", "first+lora:max18", "uls:12"]);
+  });
+
   it("resumes: policies already in summaries.jsonl are not evaluated again", async () => {
     const out = tmp();
     const first = fakeEvaluator();

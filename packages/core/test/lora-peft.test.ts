@@ -26,7 +26,7 @@ function pairs(rank: number): LoraPair[] {
 describe("PEFT adapters", () => {
   it("writes PEFT's key names, [r, in] / [out, r] shapes and adapter_config.json, and reads them back", () => {
     const dir = join(root, "ours");
-    writePeftAdapter(dir, { rank: 2, alpha: 4, targets: ["q", "k", "down"], baseModel: "tiny", pairs: pairs(2) }, shape);
+    writePeftAdapter(dir, { rank: 2, alpha: 4, targets: ["q", "k", "down"], baseModel: "tiny", pairs: pairs(2) }, shape, "F32");
     const cfg = JSON.parse(readFileSync(join(dir, "adapter_config.json"), "utf8"));
     expect(cfg).toMatchObject({ peft_type: "LORA", r: 2, lora_alpha: 4, target_modules: ["q_proj", "k_proj", "down_proj"], base_model_name_or_path: "tiny" });
     const { tensors } = readSafetensors(join(dir, "adapter_model.safetensors"));
@@ -40,6 +40,41 @@ describe("PEFT adapters", () => {
     expect(back.targets).toEqual(["q", "k", "down"]);
     expect(back.pairs.map((p) => `${p.layer}.${p.module}`)).toEqual(["0.q", "0.k", "0.down", "2.q", "2.k", "2.down"]);
     expect(Array.from(back.pairs[5].b)).toEqual(Array.from(pairs(2)[5].b));
+  });
+
+  it("writes F16 by default and BF16 on request: IEEE bit patterns, half the bytes, read back rounded", () => {
+    const known = Float32Array.of(1, -2, 0.1, 65504, 1e-8, 0.333333);
+    const f16Bits = [0x3c00, 0xc000, 0x2e66, 0x7bff, 0x0000, 0x3555]; // from the IEEE 754 binary16 layout
+    const bf16Bits = [0x3f80, 0xc000, 0x3dcd, 0x4780, 0x322c, 0x3eab];
+    const payload = pairs(2).map((p, i) => (i === 0 ? { ...p, a: Float32Array.from({ length: p.a.length }, (_, j) => known[j % known.length]) } : p));
+    const adapter = { rank: 2, alpha: 4, targets: ["q", "k", "down"] as const, pairs: payload };
+    const sizes: Record<string, number> = {};
+    for (const [dtype, bits] of [["F16", f16Bits], ["BF16", bf16Bits], ["F32", null]] as const) {
+      const dir = join(root, `dtype-${dtype}`);
+      if (dtype === "F16") writePeftAdapter(dir, { ...adapter, targets: [...adapter.targets] }, shape);
+      else writePeftAdapter(dir, { ...adapter, targets: [...adapter.targets] }, shape, dtype);
+      const file = join(dir, "adapter_model.safetensors");
+      const buf = readFileSync(file);
+      const headerLength = Number(buf.readBigUInt64LE(0));
+      sizes[dtype] = buf.length - 8 - headerLength; // tensor bytes
+      const header = JSON.parse(buf.subarray(8, 8 + headerLength).toString("utf8"));
+      const key = "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight";
+      expect(header[key].dtype).toBe(dtype);
+      expect((8 + headerLength) % 8).toBe(0);
+      if (bits) {
+        const at = 8 + headerLength + header[key].data_offsets[0];
+        expect(Array.from({ length: bits.length }, (_, j) => buf.readUInt16LE(at + 2 * j))).toEqual(bits);
+      }
+      const back = readPeftAdapter(dir, shape);
+      const a = back.pairs.find((p) => p.layer === 0 && p.module === "q")!.a;
+      const rel = dtype === "F16" ? 2 ** -11 : dtype === "BF16" ? 2 ** -8 : 0;
+      for (let j = 0; j < a.length; j++) {
+        const want = payload[0].a[j];
+        if (Math.abs(want) >= 1e-4) expect(Math.abs(a[j] - want)).toBeLessThanOrEqual(rel * Math.abs(want));
+      }
+    }
+    expect(sizes.F16 * 2).toBe(sizes.F32);
+    expect(sizes.BF16).toBe(sizes.F16);
   });
 
   it("reads adapters saved by PEFT with an adapter name in the keys and rsLoRA scaling", () => {

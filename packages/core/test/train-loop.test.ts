@@ -87,6 +87,32 @@ describe("training loop", () => {
     await expect(runTraining(context(tmp(), { stages: ["lora"], steps: 1 }, { initLora: wrong }))).rejects.toThrow(/initial LoRA layers\.0\.q\.B: 11 values, the trainer has 6x2/);
   });
 
+  it("a LoRA stage under a fixed policy or a layer budget runs exactly those layers", async () => {
+    const record = (gatesSeen: number[][]) => (stage: string) => {
+      const b = new ToyBackend(LAYERS, D, VOCAB, 5, stage === "lora" ? { rank: 2, alpha: 4 } : undefined);
+      const forward = b.forwardLayer.bind(b);
+      b.forwardLayer = (l, g) => (gatesSeen.push([l, ...g]), forward(l, g));
+      return b;
+    };
+    // A fixed mask: every sequence of every step skips layer 2.
+    const executed = Array.from({ length: LAYERS }, (_, l) => l !== 2);
+    const fixed: number[][] = [];
+    const r = await runTraining(context(tmp(), { stages: ["lora"], steps: 3, loraMask: { kind: "policy", policy: "skip:2", executed } }, { backend: record(fixed) }));
+    expect(r.finished).toBe(true);
+    for (const [l, ...g] of fixed) expect(g.every((x) => x === (l === 2 ? 0 : 1))).toBe(true);
+    // A budget of LAYERS - 1 layers: a probe pass with every gate open, then exactly one routable layer off per sequence.
+    const budget: number[][] = [];
+    await runTraining(context(tmp(), { stages: ["lora"], steps: 2, loraMask: { kind: "budget", layers: LAYERS - 1 } }, { backend: record(budget) }));
+    const passes = [];
+    for (let i = 0; i < budget.length; i += LAYERS) passes.push(budget.slice(i, i + LAYERS));
+    expect(passes).toHaveLength(4); // probe + forward, two steps
+    for (const [k, pass] of passes.entries()) {
+      const closed = pass.flatMap(([, ...g]) => g).filter((x) => x === 0).length;
+      expect(closed).toBe(k % 2 === 0 ? 0 : 3); // batch of 3: one layer each
+      for (const [l, ...g] of pass) if (l === 0 || l === LAYERS - 1) expect(g.every((x) => x === 1)).toBe(true);
+    }
+  });
+
   it("passes the loss weighting to the backend in both stages", async () => {
     const asked: (string | undefined)[] = [];
     const toy = new Map<string, ToyBackend>();

@@ -28,6 +28,8 @@ export const compareFlags = {
   thresholds: { type: "string", help: "--compare: FiRST thresholds, e.g. 0.3,0.5,0.7 (default: the checkpoint's)", valueName: "list" },
   baselines: { type: "string", help: "--compare: baselines among uls,bi,random,last,exit (default: all)", valueName: "list" },
   skip: { type: "int", help: "--compare without routers: layers each baseline skips (default: 20% of the layers)", min: 0, valueName: "k" },
+  budgets: { type: "string", help: "--compare: FiRST at layer budgets instead of thresholds, e.g. 27,24,21,18 (rows first:maxN)", valueName: "list" },
+  baselineLora: { type: "string", help: "--compare: adapters trained under baseline masks, e.g. uls:9=DIR,bi:9=DIR (rows uls:9+lora, ...)", valueName: "list" },
 } as const satisfies Record<string, FlagSpec>;
 
 export const DEFAULT_COMPARE_OUT = "first-compare";
@@ -51,6 +53,31 @@ export interface CompareFlagValues {
   thresholds?: string;
   baselines?: string;
   skip?: number;
+  budgets?: string;
+  baselineLora?: string;
+  maxLayers?: number;
+}
+
+/** "uls:9=runs/uls9/lora,bi:9=dir" -> [{policy, dir}]. */
+export function parseBaselineLora(list: string | undefined): { policy: string; dir: string }[] {
+  if (list === undefined) return [];
+  return list.split(",").map((s) => s.trim()).filter(Boolean).map((part) => {
+    const eq = part.indexOf("=");
+    if (eq <= 0 || eq === part.length - 1) throw new UsageError(`--baseline-lora: expected policy=DIR, got "${part}"`);
+    const policy = part.slice(0, eq), dir = part.slice(eq + 1);
+    if (!existsSync(join(dir, "adapter_config.json"))) throw new UsageError(`--baseline-lora: ${dir} has no adapter_config.json`);
+    return { policy, dir };
+  });
+}
+
+/** "27,24,21" -> [27, 24, 21]. */
+export function parseBudgets(list: string | undefined, single?: number): number[] {
+  if (list !== undefined && single !== undefined) throw new UsageError("give --budgets or --max-layers, not both");
+  if (single !== undefined) return [single];
+  if (list === undefined) return [];
+  const values = list.split(",").map((s) => s.trim()).filter(Boolean).map(Number);
+  if (values.length === 0 || values.some((v) => !Number.isInteger(v) || v < 1)) throw new UsageError(`--budgets: give layer counts, e.g. 27,24,21; got "${list}"`);
+  return [...new Set(values)];
 }
 
 /** Checks the flags of a comparison; returns the task names and the thresholds. */
@@ -85,6 +112,10 @@ export function compareSettings(f: CompareFlagValues): { tasks: string[]; thresh
 /** Runs `first eval --compare`; resolves to the exit code. */
 export async function runCompare(flags: CompareFlagValues, signal: AbortSignal): Promise<number> {
   const { tasks, thresholds } = compareSettings(flags);
+  const budgets = parseBudgets(flags.budgets, flags.maxLayers);
+  if (budgets.length > 0 && (flags.thresholds !== undefined || flags.threshold !== undefined)) throw new UsageError("give thresholds or budgets, not both");
+  const baselineLora = parseBaselineLora(flags.baselineLora);
+  const baselineModels: { policy: string; model: Awaited<ReturnType<typeof openModel>>; identity: Record<string, unknown> }[] = [];
   const out = flags.out ?? DEFAULT_COMPARE_OUT;
   // The base model serves every row but the adapter's (see "adapted" below).
   const model = await openModel({ ...flags, lora: undefined });
@@ -109,6 +140,11 @@ export async function runCompare(flags: CompareFlagValues, signal: AbortSignal):
       process.stderr.write(`FiRST rows also run with the LoRA adapter in ${loraDir} (first+lora, full+lora)\n`);
       adapted = await openModel({ ...flags, lora: loraDir });
     }
+    for (const b of baselineLora) {
+      process.stderr.write(`row ${b.policy}+lora runs with the adapter in ${b.dir}\n`);
+      baselineModels.push({ policy: b.policy, model: await openModel({ ...flags, lora: b.dir }), identity: { policy: b.policy, ...(await checkpointIdentity(b.dir)) } });
+    }
+    if (budgets.length > 0 && routers === undefined) throw new UsageError("--budgets needs routers");
     const started = Date.now();
     const progress = policyProgress();
     const limitText = flags.limit !== undefined ? `first ${flags.limit} examples` : "all examples";
@@ -120,6 +156,8 @@ export async function runCompare(flags: CompareFlagValues, signal: AbortSignal):
       routers,
       adapted,
       thresholds,
+      budgets,
+      baselineAdapters: baselineModels,
       skip,
       baselines: parseBaselines(flags.baselines),
       limit: flags.limit,
@@ -144,6 +182,7 @@ export async function runCompare(flags: CompareFlagValues, signal: AbortSignal):
   } finally {
     await model.close();
     await adapted?.close();
+    for (const b of baselineModels) await b.model.close();
   }
 }
 

@@ -20,7 +20,8 @@ export const evalCommand = defineCommand({
     "holding results of another model, routers or adapter is refused).",
     "--json prints {task, policy, quality, latency, executedLayers, skippedLayers, kvBytesPerSequence, examples}.",
     "--compare with --routers: a LoRA adapter trained with the routers (--lora, or the routers folder's lora/) adds the",
-    "rows first+lora and full+lora; every other row runs on the base model.",
+    "rows first+lora and full+lora; every other row runs on the base model. --budgets 27,24,21 (or --max-layers N) puts",
+    "FiRST at layer budgets instead of thresholds; --baseline-lora uls:9=DIR adds uls:9+lora, a baseline with its own adapter.",
     "",
     "Tasks:",
     ...TASKS.map((t) => `  ${t.name.padEnd(22)} ${t.description}`),
@@ -46,6 +47,7 @@ export const evalCommand = defineCommand({
     "first eval --data my.jsonl --metric squad",
   ],
   async run({ flags, signal }) {
+    flags = await resolveFirstFlag(flags);
     if (flags.compare) return runCompare(flags, signal);
     if ((flags.task === undefined) === (flags.data === undefined)) throw new UsageError("give --task NAME or --data FILE");
     if (flags.metric !== undefined && flags.data === undefined) throw new UsageError("--metric applies to --data (tasks have their own metrics)");
@@ -56,7 +58,6 @@ export const evalCommand = defineCommand({
         throw new UsageError(`unknown task "${flags.task}"; tasks: ${TASKS.map((t) => t.name).join(", ")}, llm_foundry_mc:<set>`);
       }
     }
-    flags = await resolveFirstFlag(flags);
     const model = await openModel(flags);
     try {
       const layers = await applyLayerFlags(model, flags, {});

@@ -1,6 +1,6 @@
 // `first train`: FiRST router training (stage 1) and LoRA adapters with the
 // routers' masks applied (stage 2), on a frozen base model.
-import { BUDGET_SCOPES, defaultTrainSettings, LORA_MODULE_NAMES, MIX_TASKS, type MixCounts, parseMixCounts, type BudgetScope, trainRouters, type LoraModule, type LossWeighting, type StepReport, type TrainSettings, type TrainStage } from "@first/core";
+import { BUDGET_SCOPES, defaultTrainSettings, loadModel, LORA_MODULE_NAMES, MIX_TASKS, type MixCounts, parseMixCounts, type BudgetScope, trainRouters, type LoraModule, type LossWeighting, type StepReport, type TrainSettings, type TrainStage } from "@first/core";
 import { UsageError } from "../args.js";
 import { defineCommand } from "../command.js";
 import { formatDuration } from "../progress.js";
@@ -25,6 +25,8 @@ export const trainCommand = defineCommand({
     stage: { type: "string", help: "what to train", choices: ["routers", "lora", "both"], default: "routers" },
     routers: { type: "string", help: "router checkpoint whose masks --stage lora applies (default: <out>/routers)", valueName: "dir" },
     initLora: { type: "string", help: "PEFT adapter the LoRA stage continues training from (its rank, alpha and targets are used)", valueName: "dir" },
+    policy: { type: "string", help: "--stage lora under a fixed layer policy instead of routers (uls:k, bi:k, random:k[:seed], last:k, skip:...): a baseline's adapter", valueName: "p" },
+    maxLayers: { type: "int", help: "--stage lora: each sequence runs exactly N layers, the routers ranking which (as --max-layers at inference)", min: 1, valueName: "n" },
     lambda: { type: "number", help: "weight of the sparsity term lambda * mean p^alpha", default: D.lambda, min: 0 },
     alpha: { type: "number", help: "exponent of the sparsity term", default: D.alpha, min: 0.01 },
     target: { type: "number", help: "target mean execution probability (adds (mean p - target)^2)", min: 0, max: 1 },
@@ -63,6 +65,7 @@ export const trainCommand = defineCommand({
     "first train --data mix --out runs/mix --steps 2000 --lambda 0.01",
     "first train --data my.jsonl --eval my-eval.jsonl --out runs/mine --stage both --lora-rank 8",
     "first train --out runs/mix --resume",
+    "first train --data mix --out runs/uls9 --stage lora --policy uls:9 --steps 300   # a baseline's adapter",
   ],
   async run({ flags: f, signal }) {
     if (f.out === undefined) throw new UsageError("--out is required");
@@ -91,6 +94,26 @@ export const trainCommand = defineCommand({
       lossWeighting: f.lossWeighting as LossWeighting,
       evalEvery: f.evalEvery, saveEvery: f.saveEvery,
     } satisfies Partial<TrainSettings>);
+    if (f.policy !== undefined || f.maxLayers !== undefined) {
+      if (f.stage !== "lora") throw new UsageError("--policy and --max-layers apply to --stage lora");
+      if (f.policy !== undefined && f.maxLayers !== undefined) throw new UsageError("give either --policy or --max-layers, not both");
+      if (f.policy !== undefined && f.routers !== undefined) throw new UsageError("--policy trains without routers: leave out --routers");
+    }
+    if (f.maxLayers !== undefined) settings.loraMask = { kind: "budget", layers: f.maxLayers };
+    if (f.policy !== undefined && !f.resume) {
+      // The mask the policy gives this model (bi:k measures Block Influence once and caches it).
+      const model = await loadModel(f.model, { threads: f.threads, maxSequences: 1 });
+      try {
+        const plan = await model.planFor(f.policy, { dataDir: f.dataDir, exempt });
+        const executed = plan.kind === "mask" ? plan.executed : new Array<boolean>(model.config.nLayers).fill(true);
+        settings.loraMask = { kind: "policy", policy: f.policy, executed };
+        process.stderr.write(`policy ${f.policy}: skips layers ${executed.flatMap((e, l) => (e ? [] : [l])).join(", ") || "none"}\n`);
+      } catch (e) {
+        throw new UsageError(`--policy: ${(e as Error).message}`);
+      } finally {
+        await model.close();
+      }
+    }
     const progress = stepProgress();
     const started = Date.now();
     const r = await trainRouters({

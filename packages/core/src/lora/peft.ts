@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FirstError } from "../errors.js";
-import { readSafetensors, writeSafetensors, type NamedTensor } from "../safetensors.js";
+import { readSafetensors, writeSafetensors, type NamedTensor, type SafetensorsDtype } from "../safetensors.js";
 
 /** Our short module names and PEFT's (llama naming). */
 export const LORA_MODULES = {
@@ -150,8 +150,12 @@ export function readPeftAdapter(dir: string, shape?: LoraModelShape): LoraAdapte
   };
 }
 
-/** Writes a PEFT LoRA folder atomically (temp folder, then rename). */
-export function writePeftAdapter(dir: string, adapter: Omit<LoraAdapter, "scale">, shape: LoraModelShape): void {
+/**
+ * Writes a PEFT LoRA folder atomically (temp folder, then rename). Weights go
+ * in F16 by default (half the bytes; the engine keeps f16 copies for decoding
+ * anyway); "F32" keeps the trainer's values exactly.
+ */
+export function writePeftAdapter(dir: string, adapter: Omit<LoraAdapter, "scale">, shape: LoraModelShape, dtype: SafetensorsDtype = "F16"): void {
   const tensors = new Map<string, NamedTensor>();
   for (const p of adapter.pairs) {
     const [inDim, outDim] = moduleDims(p.module, shape);
@@ -182,7 +186,7 @@ export function writePeftAdapter(dir: string, adapter: Omit<LoraAdapter, "scale"
   mkdirSync(tmp, { recursive: true });
   try {
     writeFileSync(join(tmp, "adapter_config.json"), `${JSON.stringify(config, null, 2)}\n`);
-    writeSafetensors(join(tmp, "adapter_model.safetensors"), tensors, { format: "pt" });
+    writeSafetensors(join(tmp, "adapter_model.safetensors"), tensors, { format: "pt" }, dtype);
     rmSync(dir, { recursive: true, force: true });
     renameSync(tmp, dir);
   } catch (err) {

@@ -137,6 +137,24 @@ function toSequence(s: { tokens: number[]; promptLength: number; loss: [number, 
 }
 
 /**
+ * Chat messages whose rendered prompt (with the assistant header) holds at
+ * most maxTokens tokens, shortened as encodeExample shortens prompts; null
+ * when even the shortest cut does not fit.
+ */
+export function fitPromptMessages(codec: TextCodec, messages: ChatMessage[], maxTokens: number): ChatMessage[] | null {
+  let current: TrainExample = { messages };
+  for (let attempt = 0; attempt < 4; attempt++) {
+    const ms = (current as { messages: ChatMessage[] }).messages;
+    const n = codec.encode(codec.render(ms, true), false).length;
+    if (n <= maxTokens) return ms;
+    const shorter = shortenPrompt(codec, current, n - maxTokens + 4 * attempt);
+    if (!shorter) return null;
+    current = shorter;
+  }
+  return null;
+}
+
+/**
  * Removes about `excess` tokens from the prompt: from the middle of the longest
  * non-assistant message (or of the raw prompt), keeping its first 80% and last
  * 20%, so an instruction at either end survives. Responses are never cut.

@@ -7,18 +7,21 @@ import { adversarialQa } from "../eval/tasks/adversarial-qa.js";
 import { cnnDailymail } from "../eval/tasks/cnn-dailymail.js";
 import { gsm8k } from "../eval/tasks/gsm8k.js";
 import { scitldr } from "../eval/tasks/scitldr.js";
+import { t0Mix } from "../eval/tasks/t0-mix.js";
 import { wmtEnde } from "../eval/tasks/wmt-ende.js";
 import type { EvalExample } from "../eval/types.js";
 import type { TrainExample } from "./data.js";
 import { TrainRandom } from "./random.js";
 
-export const MIX_TASKS = ["summarization", "translation", "qa", "math"] as const;
+export const MIX_TASKS = ["summarization", "translation", "qa", "math", "instructions"] as const;
 export type MixTask = (typeof MIX_TASKS)[number];
 
 export interface MixSource {
   name: string;
   task: MixTask;
   read(dataDir: string): TrainExample[];
+  /** Taken only when its task's count is given (not by the per-task default). */
+  optIn?: boolean;
 }
 
 /** The eval tasks' train-split loaders (same prompts as evaluation), by mix task. */
@@ -29,6 +32,9 @@ export const MIX_SOURCES: MixSource[] = [
   { name: adversarialQa.name, task: "qa", read: (dir) => asChat(adversarialQa.trainExamples(dir)) },
   // <<48/2=24>> are calculator annotations, not part of the written answer.
   { name: gsm8k.name, task: "math", read: (dir) => asChat(gsm8k.trainExamples(dir), (r) => r.replace(/<<[^>]*>>/g, "")) },
+  // Broad instructions (T0 templates); off unless asked for (--mix-counts instructions=N), so the
+  // four-task mix of earlier runs stays as it was.
+  { name: t0Mix.name, task: "instructions", read: (dir) => asChat(t0Mix.trainExamples(dir)), optIn: true },
 ];
 
 /** Generation examples -> one user turn (the eval prompt) and one assistant turn (the first reference). */
@@ -69,6 +75,7 @@ export function mixExamples(dataDir: string, opts: { perTask?: number; counts?: 
   for (const s of MIX_SOURCES) byTask.set(s.task, [...(byTask.get(s.task) ?? []), s]);
   const all: TrainExample[] = [];
   for (const [task, sources] of byTask) {
+    if (sources.every((s) => s.optIn) && opts.counts?.[task] === undefined) continue;
     const share = Math.ceil((opts.counts?.[task] ?? perTask) / sources.length);
     for (const s of sources) {
       const examples = s.read(dataDir);

@@ -15,6 +15,7 @@ import { loadTrainCheckpoint, saveTrainCheckpoint } from "./checkpoint-state.js"
 import type { TrainSequence } from "./data.js";
 import { gateFor, isHardStep, routerRegularizer, type BudgetScope } from "./objective.js";
 import { AdamW, ADAMW_DEFAULTS, clipGradNorm, learningRate, type TrainParam } from "./optimizer.js";
+import { budgetSkips } from "../runtime/layer-plan.js";
 import { TrainRandom } from "./random.js";
 import { routerBackward, routerForward, TrainableRouters, type RouterCache } from "./router-net.js";
 
@@ -54,6 +55,13 @@ export interface TrainSettings {
   loraTargets: LoraModule[];
   /** Cross-entropy averaged over all response tokens of a batch, or per sequence first (short responses count as much as long ones). */
   lossWeighting: LossWeighting;
+  /**
+   * Which layers the LoRA stage runs: the routers at their threshold (absent),
+   * a fixed mask for every sequence (a baseline such as uls:k, trained like
+   * FiRST's adapter), or a budget of executed layers the routers rank on the
+   * full model's hidden states (as inference does with a layer budget).
+   */
+  loraMask?: { kind: "policy"; policy: string; executed: boolean[] } | { kind: "budget"; layers: number };
   evalEvery: number;
   saveEvery: number;
 }
@@ -274,7 +282,7 @@ export async function runTraining(ctx: TrainContext): Promise<TrainResult> {
       const batch = nextBatch();
       const hard = stage === "routers" && isHardStep(step, total, s.hardAfter);
       const ts = performance.now();
-      const r = stage === "routers" ? routerStep(backend, routers, batch, s, hard) : loraStep(backend, routers, batch, s.lossWeighting);
+      const r = stage === "routers" ? routerStep(backend, routers, batch, s, hard) : loraStep(backend, routers, batch, s.lossWeighting, s.loraMask);
       const lrNow = learningRate(step, { lr: adam.options.lr, warmupSteps, totalSteps: total });
       const params: TrainParam[] =
         stage === "routers"
@@ -296,7 +304,7 @@ export async function runTraining(ctx: TrainContext): Promise<TrainResult> {
       log({ type: "step", stage, step, loss: r.loss, ce: r.ce, sparsity: r.sparsity, budget: r.budget, meanP: r.meanP, skipRatio: r.skipRatio, lr: lrNow, gradNorm, tokens, tokensPerSecond: report.tokensPerSecond, hard });
       ctx.onStep?.(report);
       if (ctx.eval && ctx.eval.length > 0 && s.evalEvery > 0 && (step % s.evalEvery === 0 || step === total)) {
-        lastEval = { stage, step, ...evaluate(backend, routers, ctx.eval, s.batch) };
+        lastEval = { stage, step, ...evaluate(backend, routers, ctx.eval, s.batch, stage === "lora" ? s.loraMask : undefined) };
         log({ type: "eval", ...lastEval });
         ctx.onEval?.(lastEval);
       }
@@ -385,24 +393,60 @@ export function routerStep(backend: TrainBackend, routers: TrainableRouters, bat
 }
 
 /** Hard decisions of fixed routers; trains LoRA only. */
-function loraStep(backend: TrainBackend, routers: TrainableRouters, batch: TrainSequence[], weighting: LossWeighting): StepResult {
+function loraStep(backend: TrainBackend, routers: TrainableRouters, batch: TrainSequence[], weighting: LossWeighting, mask?: TrainSettings["loraMask"]): StepResult {
   backend.zeroGrad();
-  const f = forwardHard(backend, routers, batch, weighting);
+  const f = forwardHard(backend, routers, batch, weighting, mask);
   for (let l = routers.layers.length - 1; l >= 0; l--) backend.backwardLayer(l);
   backend.end();
   return { loss: f.ce, ce: f.ce, sparsity: 0, budget: 0, meanP: f.meanP, skipRatio: f.skipRatio };
 }
 
 /** Forward with hard decisions (0 = skip, 1 = run) and the loss; the caller ends or backpropagates. */
-function forwardHard(backend: TrainBackend, routers: TrainableRouters, batch: TrainSequence[], weighting: LossWeighting = "tokens"): { ce: number; tokens: number; meanP: number; skipRatio: number } {
+function forwardHard(
+  backend: TrainBackend,
+  routers: TrainableRouters,
+  batch: TrainSequence[],
+  weighting: LossWeighting = "tokens",
+  mask?: TrainSettings["loraMask"],
+): { ce: number; tokens: number; meanP: number; skipRatio: number } {
   const nLayers = routers.layers.length;
-  backend.begin(batch);
-  const gates = new Float32Array(batch.length);
   const hidden = new Float32Array(routers.config.dModel);
   let skipped = 0, pSum = 0, pCount = 0;
+  // executed[i][l], when decided before the forward (fixed mask or budget).
+  let planned: boolean[][] | null = null;
+  if (mask?.kind === "policy") planned = batch.map(() => mask.executed);
+  if (mask?.kind === "budget") {
+    // The probe: every layer runs; the routers rank the layers of each sequence.
+    const probs = batch.map(() => new Array<number>(nLayers).fill(Infinity));
+    backend.begin(batch);
+    const ones = new Float32Array(batch.length).fill(1);
+    for (let l = 0; l < nLayers; l++) {
+      const r = routers.layers[l];
+      if (r) batch.forEach((_, i) => (probs[i][l] = routerForward(r, backend.meanHidden(i, hidden)).p));
+      backend.forwardLayer(l, ones);
+    }
+    backend.end();
+    const routable = routers.routable;
+    const skips = budgetSkips({ layers: mask.layers }, nLayers, routable.length);
+    planned = probs.map((p) => {
+      const skip = new Set([...routable].sort((a, b) => p[a] - p[b] || b - a).slice(0, skips));
+      for (const l of routable) {
+        pSum += p[l];
+        pCount++;
+      }
+      return Array.from({ length: nLayers }, (_, l) => !skip.has(l));
+    });
+  }
+  backend.begin(batch);
+  const gates = new Float32Array(batch.length);
   for (let l = 0; l < nLayers; l++) {
     const r = routers.layers[l];
-    if (r) {
+    if (planned) {
+      batch.forEach((_, i) => {
+        gates[i] = planned![i][l] ? 1 : 0;
+        if (gates[i] === 0) skipped++;
+      });
+    } else if (r) {
       batch.forEach((_, i) => {
         const p = routerForward(r, backend.meanHidden(i, hidden)).p;
         pSum += p;
@@ -418,11 +462,17 @@ function forwardHard(backend: TrainBackend, routers: TrainableRouters, batch: Tr
 }
 
 /** Mean cross-entropy (weighted by target tokens) and skip ratio with hard decisions. */
-export function evaluate(backend: TrainBackend, routers: TrainableRouters, seqs: TrainSequence[], batch: number): { ce: number; skipRatio: number; tokens: number } {
+export function evaluate(
+  backend: TrainBackend,
+  routers: TrainableRouters,
+  seqs: TrainSequence[],
+  batch: number,
+  mask?: TrainSettings["loraMask"],
+): { ce: number; skipRatio: number; tokens: number } {
   let ceSum = 0, tokens = 0, skipSum = 0;
   for (let i = 0; i < seqs.length; i += batch) {
     const chunk = seqs.slice(i, i + batch);
-    const f = forwardHard(backend, routers, chunk);
+    const f = forwardHard(backend, routers, chunk, "tokens", mask);
     backend.end();
     ceSum += f.ce * f.tokens;
     tokens += f.tokens;

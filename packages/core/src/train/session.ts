@@ -114,7 +114,11 @@ export async function trainRouters(o: TrainRunOptions): Promise<TrainRunResult> 
 
   const identity: ModelIdentity = { architecture: arch, nLayers, dModel, sha256: await fileSha256(modelPath) };
   let routers: TrainableRouters | undefined;
-  if (!s.stages.includes("routers")) {
+  if (s.loraMask?.kind === "policy") {
+    // A fixed-mask baseline: no routers decide anything.
+    if (s.stages.includes("routers")) throw new TrainDataError("a fixed layer policy applies to --stage lora only");
+    if (s.loraMask.executed.length !== nLayers) throw new TrainDataError(`the layer mask has ${s.loraMask.executed.length} entries, the model has ${nLayers} layers`);
+  } else if (!s.stages.includes("routers")) {
     const dir = o.routers ?? join(o.out, "routers");
     if (!existsSync(dir)) throw new TrainDataError(`--stage lora needs routers: give --routers DIR (stage-1 output) or run --stage both`);
     routers = TrainableRouters.fromRouterSetData(loadRouters(dir, identity).data);

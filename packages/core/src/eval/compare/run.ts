@@ -49,6 +49,18 @@ export interface CompareOptions<M = unknown> {
   adapted?: M;
   /** FiRST thresholds (default: the checkpoint's). */
   thresholds?: number[];
+  /**
+   * Layer budgets (executed layers) for FiRST instead of thresholds: rows
+   * "first:maxN" (and "first+lora:maxN" with the adapter), each with its
+   * matched baselines.
+   */
+  budgets?: number[];
+  /**
+   * Adapters trained under a baseline's fixed mask ("uls:9" and its model),
+   * like FiRST's own: each adds the row "uls:9+lora", so that FiRST + adapter
+   * meets the baseline + adapter on equal terms.
+   */
+  baselineAdapters?: { policy: string; model: M; identity?: Record<string, unknown> }[];
   /** Layers the baselines skip when there are no routers. */
   skip?: number;
   baselines?: readonly Baseline[];
@@ -114,11 +126,22 @@ export async function runComparison<M extends CompareModel>(model: M, o: Compare
   for (const task of tasks) {
     const label = task === undefined ? basename(o.dataFile!, extname(o.dataFile!)) : taskLabel(task);
     // threshold is given exactly for the rows that use the routers.
-    const run = async (policy: string, folder: string, plan: () => Promise<Partial<EvaluateOptions>>, threshold?: number, on: M = model) => {
+    const run = async (
+      policy: string,
+      folder: string,
+      plan: () => Promise<Partial<EvaluateOptions>>,
+      threshold?: number,
+      on: M = model,
+      onIdentity: Record<string, unknown> | undefined = on !== model ? o.adaptedIdentity : undefined,
+      budget?: number,
+    ) => {
+      const routed = threshold !== undefined || budget !== undefined;
       const settings = {
         ...common,
-        ...(threshold !== undefined ? { threshold, ...(o.routersIdentity ? { routers: o.routersIdentity } : {}) } : {}),
-        ...(on !== model && o.adaptedIdentity ? { lora: o.adaptedIdentity } : {}),
+        ...(threshold !== undefined ? { threshold } : {}),
+        ...(budget !== undefined ? { layerBudget: budget } : {}),
+        ...(routed && o.routersIdentity ? { routers: o.routersIdentity } : {}),
+        ...(onIdentity ? { lora: onIdentity } : {}),
       };
       const finished = store.get(label, policy, settings);
       if (finished) {
@@ -164,7 +187,15 @@ export async function runComparison<M extends CompareModel>(model: M, o: Compare
     await run("full", "full", async () => ({ plan: { kind: "full" } }));
     const adapted = o.routers !== undefined ? o.adapted : undefined;
     if (adapted !== undefined) await run("full+lora", "full+lora", async () => ({ plan: { kind: "full" } }), undefined, adapted);
-    if (o.routers !== undefined) {
+    if (o.routers !== undefined && o.budgets !== undefined && o.budgets.length > 0) {
+      const routers = o.routers;
+      for (const b of o.budgets) {
+        await run(`first:max${b}`, `first-max${b}`, async () => ({ routers, layerBudget: b }), undefined, model, undefined, b);
+        if (adapted !== undefined)
+          await run(`first+lora:max${b}`, `first+lora-max${b}`, async () => ({ routers, layerBudget: b }), undefined, adapted, o.adaptedIdentity, b);
+        await runBaselines(matchedSkipCount(b, nLayers, routable));
+      }
+    } else if (o.routers !== undefined) {
       const routers = o.routers;
       const thresholds = o.thresholds !== undefined && o.thresholds.length > 0 ? o.thresholds : [routers.config.threshold];
       const several = thresholds.length > 1;
@@ -178,6 +209,10 @@ export async function runComparison<M extends CompareModel>(model: M, o: Compare
       }
     } else {
       await runBaselines(o.skip!);
+    }
+    for (const b of o.baselineAdapters ?? []) {
+      const name = `${b.policy}+lora`;
+      await run(name, name, async () => ({ plan: await model.planFor(b.policy, { exempt, dataDir: o.dataDir }) }), undefined, b.model, b.identity ?? { policy: b.policy });
     }
   }
 

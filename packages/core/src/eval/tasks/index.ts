@@ -10,6 +10,7 @@ import { llmFoundryMc, llmFoundryMcSet } from "./llm-foundry-mc.js";
 import { nqOpenbook } from "./nq-openbook.js";
 import { scitldr } from "./scitldr.js";
 import { selfInstruct } from "./self-instruct.js";
+import { t0Mix } from "./t0-mix.js";
 import { tatoeba } from "./tatoeba.js";
 import { triviaqa } from "./triviaqa.js";
 import { wikitext2 } from "./wikitext2.js";
@@ -17,7 +18,7 @@ import { wmtEnde } from "./wmt-ende.js";
 
 export const TASKS: readonly TaskDefinition[] = [
   cnnDailymail, scitldr, wmtEnde, tatoeba, gsm8k, adversarialQa, nqOpenbook, triviaqa, llmFoundryMc, hellaswag, lambada,
-  wikitext2, selfInstruct,
+  wikitext2, selfInstruct, t0Mix,
 ];
 
 /** A task by name; "llm_foundry_mc:<set>" picks one multiple-choice set. */
