@@ -79,4 +79,31 @@ describe("first train", () => {
     expect(wrongStage.code).not.toBe(0);
     expect(wrongStage.stderr).toContain("--init-lora needs --stage lora or both");
   });
+
+  it("trains a baseline's adapter under a fixed --policy, and FiRST's under a --max-layers budget", () => {
+    const model = path.join(home, "tiny-policy.gguf");
+    makeTinyLlama(model, { layers: 5, seed: 3 });
+    const data = path.join(home, "p.jsonl");
+    fs.writeFileSync(data, Array.from({ length: 6 }, (_, i) => JSON.stringify({ prompt: `hello ${i}`, response: " world" })).join("\n"));
+    const common = ["--model", model, "--data", data, "--stage", "lora", "--steps", "2", "--batch", "2", "--threads", "1", "--max-seq-len", "32"];
+    const out = path.join(home, "uls1");
+    const r = first(["train", ...common, "--out", out, "--policy", "uls:1"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/policy uls:1: skips layers 3\n/);
+    expect(fs.existsSync(path.join(out, "lora/adapter_model.safetensors"))).toBe(true);
+    expect(fs.existsSync(path.join(out, "routers"))).toBe(false);
+    const steps = fs.readFileSync(path.join(out, "train-log.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l)).filter((l) => l.type === "step");
+    for (const s of steps) expect(s.skipRatio).toBeCloseTo(1 / 5, 6);
+    // A budget needs routers: those of a router stage.
+    const withRouters = path.join(home, "budget");
+    expect(first(["train", ...common.filter((x) => x !== "lora" && x !== "--stage"), "--stage", "routers", "--out", withRouters]).code).toBe(0);
+    const b = first(["train", ...common, "--out", withRouters, "--max-layers", "3"]);
+    expect(b.code, b.stderr).toBe(0);
+    const bSteps = fs.readFileSync(path.join(withRouters, "train-log.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l)).filter((l) => l.type === "step");
+    for (const s of bSteps) expect(s.skipRatio).toBeCloseTo(2 / 5, 6);
+    for (const bad of [["--policy", "uls:1", "--max-layers", "3"], ["--policy", "uls:1", "--routers", withRouters], ["--policy", "nope:1"]]) {
+      const e = first(["train", ...common, "--out", path.join(home, "bad"), ...bad]);
+      expect(e.code, bad.join(" ")).toBe(2);
+    }
+  });
 });

@@ -46,6 +46,7 @@ const EVAL_COUNTS: Record<string, number> = {
   hellaswag: 10042,
   lambada_openai: 5153,
   self_instruct_eval: 252,
+  t0_mix: 2700,
 };
 const TRAIN_COUNTS: Record<string, number> = {
   cnn_dailymail_val1000: 500,
@@ -53,6 +54,7 @@ const TRAIN_COUNTS: Record<string, number> = {
   wmt_ende_onmt_toy: 10000,
   gsm8k: 7473,
   adversarial_qa_t0: 400,
+  t0_mix: 8250,
 };
 
 describe("task loaders", () => {

@@ -9,6 +9,7 @@ import { makeTinyLlama } from "../src/gguf/tiny-model.js";
 import { codecForModel, encodeExample, readJsonlExamples, type TextCodec } from "../src/train/data.js";
 import { mixExamples, parseMixCounts } from "../src/train/mix.js";
 import { dataRoot } from "./support/engine.js";
+import { t0MixRows } from "../src/eval/tasks/t0-mix.js";
 
 let dir: string;
 let codec: TextCodec;
@@ -93,6 +94,13 @@ describe("training data", () => {
     expect(more).toHaveLength(4 + 9 + 4); // summarization 2 + 2, translation 9, qa 4, math 0
     const moreUsers = new Set(more.map(userOf));
     expect(base.filter((e) => isTranslation(userOf(e))).every((e) => moreUsers.has(userOf(e)))).toBe(true);
+    // The instruction mix (t0_mix's train split) is taken only when asked for.
+    const t0Train = new Set(t0MixRows(dataRoot(), "train").map((r) => r.prompt.trim()));
+    const t0Eval = new Set(t0MixRows(dataRoot(), "eval").map((r) => r.prompt.trim()));
+    expect(base.some((e) => t0Train.has(userOf(e)))).toBe(false);
+    const withT0 = mixExamples(dataRoot(), { perTask: 4, counts: { instructions: 12 }, seed: 2 });
+    expect(withT0.filter((e) => t0Train.has(userOf(e)))).toHaveLength(12);
+    expect(withT0.some((e) => t0Eval.has(userOf(e)) && !t0Train.has(userOf(e)))).toBe(false);
     expect(parseMixCounts("translation=600, qa=100")).toEqual({ translation: 600, qa: 100 });
     expect(() => parseMixCounts("poetry=3")).toThrow(/unknown mix task "poetry"/);
     expect(() => parseMixCounts("qa:3")).toThrow(/task=count/);

@@ -18,14 +18,18 @@ export function t0MixRows(dataDir: string, split: "train" | "eval"): Row[] {
   return readJsonl<Row>(dataFile(dataDir, FOLDER, `${split}.jsonl`));
 }
 
+// Ids are the row's place in its template's file: train rows 0-149, eval rows from 150.
+const TRAIN_ROWS = 150;
+
 function examples(dataDir: string, split: "train" | "eval"): EvalExample[] {
   const seen = new Map<string, number>();
+  const first = split === "train" ? 0 : TRAIN_ROWS;
   return t0MixRows(dataDir, split).map((r) => {
     const i = seen.get(r.template) ?? 0;
     seen.set(r.template, i + 1);
     return {
       kind: "generate" as const,
-      id: `${r.template}/${i}`,
+      id: `${r.template}/${first + i}`,
       prompt: [{ role: "user", content: r.prompt.trim() }],
       references: [r.completion.trim()],
     };
