@@ -87,6 +87,16 @@ function thresholdPlanner(r: RouterSetData, nLayers: number, threshold: number):
   };
 }
 
+/**
+ * executed[l] for a budget: the `skips` routable layers of lowest p are
+ * skipped (ties: the later layer, since keeping earlier layers changes less
+ * downstream). Shared by inference and the LoRA stage of training.
+ */
+export function budgetMask(p: readonly number[], routable: readonly number[], skips: number, nLayers: number): boolean[] {
+  const skip = new Set([...routable].sort((a, b) => p[a] - p[b] || b - a).slice(0, skips));
+  return Array.from({ length: nLayers }, (_, l) => !skip.has(l));
+}
+
 function budgetPlanner(r: RouterSetData, nLayers: number, budget: LayerBudget): LayerPlanner {
   const routable = r.layers.flatMap((w, l) => (w === null ? [] : [l]));
   const skips = budgetSkips(budget, nLayers, routable.length);
@@ -96,10 +106,7 @@ function budgetPlanner(r: RouterSetData, nLayers: number, budget: LayerBudget): 
     if (executed) return executed;
     if (skips > 0 && probabilities.some((p, l) => p === null && r.layers[l] !== null))
       throw new Error("a layer budget needs the probe pass before prefill");
-    // Lowest p first; ties go to the later layer (kept earlier layers change less downstream).
-    const order = [...routable].sort((a, b) => probabilities[a]! - probabilities[b]! || b - a);
-    const skip = new Set(order.slice(0, skips));
-    executed = Array.from({ length: nLayers }, (_, l) => !skip.has(l));
+    executed = budgetMask(probabilities as number[], routable, skips, nLayers);
     return executed;
   };
   return {

@@ -15,7 +15,7 @@ import { loadTrainCheckpoint, saveTrainCheckpoint } from "./checkpoint-state.js"
 import type { TrainSequence } from "./data.js";
 import { gateFor, isHardStep, routerRegularizer, type BudgetScope } from "./objective.js";
 import { AdamW, ADAMW_DEFAULTS, clipGradNorm, learningRate, type TrainParam } from "./optimizer.js";
-import { budgetSkips } from "../runtime/layer-plan.js";
+import { budgetMask, budgetSkips } from "../runtime/layer-plan.js";
 import { TrainRandom } from "./random.js";
 import { routerBackward, routerForward, TrainableRouters, type RouterCache } from "./router-net.js";
 
@@ -429,12 +429,11 @@ function forwardHard(
     const routable = routers.routable;
     const skips = budgetSkips({ layers: mask.layers }, nLayers, routable.length);
     planned = probs.map((p) => {
-      const skip = new Set([...routable].sort((a, b) => p[a] - p[b] || b - a).slice(0, skips));
       for (const l of routable) {
         pSum += p[l];
         pCount++;
       }
-      return Array.from({ length: nLayers }, (_, l) => !skip.has(l));
+      return budgetMask(p, routable, skips, nLayers);
     });
   }
   backend.begin(batch);
