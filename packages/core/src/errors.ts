@@ -6,6 +6,8 @@
 export type FirstErrorCode =
   | "INVALID_OPTION"
   | "MODEL_LOAD"
+  | "MODEL_CLOSED"
+  | "ENGINE"
   | "CONTEXT_LENGTH"
   | "KV_CAPACITY"
   | "ABORTED";
@@ -65,6 +67,20 @@ export class KvCapacityError extends FirstError {
     );
     this.requested = requested;
     this.capacity = capacity;
+  }
+}
+
+/** The engine failed while running a request (generation, scoring, calibration). */
+export class EngineError extends FirstError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("ENGINE", message, options);
+  }
+}
+
+/** The model was closed before this call. */
+export class ModelClosedError extends FirstError {
+  constructor() {
+    super("MODEL_CLOSED", "the model is closed");
   }
 }
 

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "
 import { dirname, join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { renderChat, type ChatMessage } from "./chat-template.js";
-import { AbortedError, ContextLengthError, FirstError, KvCapacityError, ModelLoadError } from "./errors.js";
+import { AbortedError, ContextLengthError, EngineError, FirstError, KvCapacityError, ModelClosedError, ModelLoadError } from "./errors.js";
 import {
   routersPlan,
   validateGenerateOptions,
@@ -24,7 +24,7 @@ import { fileSha256, type ModelIdentity } from "./routers/model-identity.js";
 import type { RouterSetData } from "./routers/router-set.js";
 import type { LayerPlanSpec } from "./runtime/layer-plan.js";
 import { resolveModelPath, type PullProgressListener } from "./pull/index.js";
-import type { EngineLoadOptions, FromWorker, GenerateRequest } from "./runtime/protocol.js";
+import type { EngineInfo, EngineLoadOptions, FromWorker, GenerateRequest } from "./runtime/protocol.js";
 import type { ScoreResult } from "./runtime/score.js";
 import { validateSampling } from "./sampling/index.js";
 import { TextStreamDecoder, Tokenizer } from "./tokenizer/index.js";
@@ -38,12 +38,7 @@ export interface LoadModelOptions extends Omit<EngineLoadOptions, "modelPath" | 
   onPullProgress?: PullProgressListener;
 }
 
-export interface EngineInfo {
-  threads: number;
-  contextLength: number;
-  kernels: string;
-  maxBlocks: number;
-}
+export type { EngineInfo } from "./runtime/protocol.js";
 
 type Pending = {
   onMessage: (m: FromWorker) => void;
@@ -147,7 +142,7 @@ export class LoadedModel {
    * Await `.result` for the whole text, token ids and timings.
    */
   generate(input: string | ChatMessage[] | { tokens: number[] }, options: GenerateOptions = {}): Generation {
-    if (this.closed) throw new FirstError("MODEL_LOAD", "the model is closed");
+    if (this.closed) throw new ModelClosedError();
     validateGenerateOptions(options);
     validateSampling(options);
     checkThreshold(options.threshold);
@@ -188,7 +183,7 @@ export class LoadedModel {
     continuation: number[],
     options: Pick<GenerateOptions, "plan" | "routers" | "threshold" | "layerBudget" | "skipRatio"> = {},
   ): Promise<ScoreResult> {
-    if (this.closed) throw new FirstError("MODEL_LOAD", "the model is closed");
+    if (this.closed) throw new ModelClosedError();
     checkThreshold(options.threshold);
     validateGenerateOptions(options);
     if (prompt.length === 0) throw new FirstError("INVALID_OPTION", "the prompt is empty");
@@ -208,7 +203,7 @@ export class LoadedModel {
           } else if (m.type === "error") {
             reject(m.code === "KV_CAPACITY"
               ? new KvCapacityError(prompt.length + continuation.length, this.engine.maxBlocks, m.message)
-              : new FirstError("MODEL_LOAD", `scoring: ${m.message}`));
+              : new EngineError(`scoring: ${m.message}`));
           }
         },
       });
@@ -260,7 +255,7 @@ export class LoadedModel {
         onMessage: (m) => {
           this.release(id);
           if (m.type === "block-influence") resolve(m.scores);
-          else if (m.type === "error") reject(new FirstError("MODEL_LOAD", `block influence: ${m.message}`));
+          else if (m.type === "error") reject(new EngineError(`block influence: ${m.message}`));
         },
       });
       this.worker.ref();
@@ -400,7 +395,7 @@ export class Generation implements AsyncIterable<GenerationChunk> {
             const err =
               m.code === "KV_CAPACITY"
                 ? new KvCapacityError(prompt.length + tokens.length, model.engine.maxBlocks, m.message)
-                : new FirstError("MODEL_LOAD", m.message);
+                : new EngineError(m.message);
             this.end(err);
             reject(err);
           }

@@ -10,7 +10,6 @@ import { makeTinyLlama } from "../src/gguf/tiny-model.js";
 import { engineTokenLosses, native } from "./support/engine.js";
 import { readPeftAdapter } from "../src/lora/peft.js";
 import { loadRouters } from "../src/routers/checkpoint.js";
-import { hasNativeTrainer } from "../src/train/native-backend.js";
 import { defaultTrainSettings, readTrainLog, type TrainSettings } from "../src/train/run.js";
 import { trainRouters, type TrainRunOptions } from "../src/train/session.js";
 
@@ -46,7 +45,7 @@ function options(out: string, s: Partial<TrainSettings>, extra: Partial<TrainRun
   };
 }
 
-describe.skipIf(!hasNativeTrainer())("training with the native Trainer", () => {
+describe("training with the native Trainer", () => {
   it("weighs the loss by tokens or by sequences, as the engine's own logits give it", () => {
     const { Engine, Model, Trainer } = native();
     const model = new Model(join(dir, "tiny.gguf"));

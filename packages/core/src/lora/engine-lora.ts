@@ -1,7 +1,7 @@
 // Handing a PEFT adapter to the inference engine (unmerged LoRA: the
 // quantized weights stay as they are; each adapted projection adds
 // scale * B (A x)). The adapter crosses to the engine worker as plain data.
-import { FirstError } from "../errors.js";
+import { ModelLoadError } from "../errors.js";
 import { readPeftAdapter, type LoraModelShape, type LoraModule } from "./peft.js";
 
 /** What the engine worker receives in its "load" message. */
@@ -32,6 +32,6 @@ type LoraEngine = { setLora?: (layer: number, module: string, a: Float32Array, b
 /** Installs the adapter on an engine (in the worker). */
 export function applyLora(engine: unknown, lora: EngineLoraPayload): void {
   const e = engine as LoraEngine;
-  if (typeof e.setLora !== "function") throw new FirstError("MODEL_LOAD", "this build of @first/native cannot apply LoRA adapters (no Engine.setLora): rebuild the addon");
+  if (typeof e.setLora !== "function") throw new ModelLoadError("this build of @first/native cannot apply LoRA adapters (no Engine.setLora): rebuild the addon");
   for (const p of lora.pairs) e.setLora(p.layer, p.module, p.a, p.b, lora.scale);
 }

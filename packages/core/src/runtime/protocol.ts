@@ -46,10 +46,19 @@ export type ToWorker =
   | { type: "block-influence"; id: number; sequences: number[][] }
   | { type: "close" };
 
-export type FinishReason = "stop" | "length" | "aborted";
+export type { FinishReason } from "../generation.js";
+import type { FinishReason } from "../generation.js";
+
+/** What the engine worker reports about the engine it made. */
+export interface EngineInfo {
+  threads: number;
+  contextLength: number;
+  kernels: string;
+  maxBlocks: number;
+}
 
 export type FromWorker =
-  | { type: "loaded"; config: import("../native.js").ModelConfig; engine: { threads: number; contextLength: number; kernels: string; maxBlocks: number } }
+  | { type: "loaded"; config: import("../native.js").ModelConfig; engine: EngineInfo }
   | { type: "load-error"; message: string }
   | {
       type: "prefilled";

@@ -15,6 +15,7 @@ import { loadTrainCheckpoint, saveTrainCheckpoint } from "./checkpoint-state.js"
 import type { TrainSequence } from "./data.js";
 import { gateFor, isHardStep, routerRegularizer, type BudgetScope } from "./objective.js";
 import { AdamW, ADAMW_DEFAULTS, clipGradNorm, learningRate, type TrainParam } from "./optimizer.js";
+import { DEFAULT_EXEMPT } from "../routers/router-set.js";
 import { budgetMask, budgetSkips } from "../runtime/layer-plan.js";
 import { TrainRandom } from "./random.js";
 import { routerBackward, routerForward, TrainableRouters, type RouterCache } from "./router-net.js";
@@ -505,7 +506,7 @@ export function defaultTrainSettings(nLayers: number): TrainSettings {
     seed: 0,
     routerKind: "mlp",
     routerHidden: 64,
-    exempt: [...new Set([0, 1, nLayers - 1].filter((l) => l >= 0 && l < nLayers))].sort((a, b) => a - b),
+    exempt: DEFAULT_EXEMPT(nLayers),
     threshold: 0.5,
     hardAfter: 0.7,
     initP: 0.93,

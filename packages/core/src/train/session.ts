@@ -10,6 +10,7 @@ import { readGguf } from "../native.js";
 import { resolveModelPath } from "../pull/index.js";
 import { loadRouters, saveRouters } from "../routers/checkpoint.js";
 import { fileSha256, type ModelIdentity } from "../routers/model-identity.js";
+import { DEFAULT_EXEMPT } from "../routers/router-set.js";
 import type { TrainBackend } from "./backend.js";
 import { loadTrainCheckpoint } from "./checkpoint-state.js";
 import { codecForModel, encodeExamples, readJsonlExamples, TrainDataError, type TrainExample, type TrainSequence } from "./data.js";
@@ -102,7 +103,7 @@ export async function trainRouters(o: TrainRunOptions): Promise<TrainRunResult> 
     ffnDim: factory?.config.ffnDim ?? num("feed_forward_length"),
   };
   if (o.exempt && !o.resume) s.exempt = o.exempt;
-  else if (!o.resume) s.exempt = [...new Set([0, 1, nLayers - 1].filter((l) => l < nLayers))].sort((a, b) => a - b);
+  else if (!o.resume) s.exempt = DEFAULT_EXEMPT(nLayers);
   if (s.exempt.some((l) => l < 0 || l >= nLayers)) throw new TrainDataError(`exempt layers must lie in 0..${nLayers - 1}`);
 
   const codec = codecForModel(modelPath);
