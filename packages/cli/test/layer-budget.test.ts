@@ -78,6 +78,25 @@ describe("layer budgets on the command line", () => {
   });
 });
 
+describe("eval --compare at layer budgets", () => {
+  it("runs first:maxN with the baselines matched to each budget", () => {
+    const data = path.join(dir, "say.jsonl");
+    fs.writeFileSync(data, ["the cat sat", "a river runs"].map((t) => JSON.stringify({ prompt: `Say: ${t}`, reference: t })).join("\n") + "\n");
+    const out = path.join(dir, "cmp-budgets");
+    const r = first(["eval", "--compare", "--model", model, "--data", data, "--routers", routersDir, "--budgets", "5,4", "--baselines", "uls",
+      "--max-tokens", "3", "--threads", "1", "--out", out, "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    const rows = JSON.parse(fs.readFileSync(path.join(out, "table.json"), "utf8")).rows as { policy: string; executedLayers: number }[];
+    expect(rows.map((x) => x.policy)).toEqual(["full", "first:max5", "uls:1", "first:max4", "uls:2"]);
+    expect(rows.map((x) => x.executedLayers)).toEqual([6, 5, 5, 4, 4]);
+    const bad = first(["eval", "--compare", "--model", model, "--data", data, "--routers", routersDir, "--budgets", "5", "--thresholds", "0.5", "--out", out]);
+    expect(bad.code).toBe(2);
+    const badLora = first(["eval", "--compare", "--model", model, "--data", data, "--routers", routersDir, "--baseline-lora", "uls:1=/nowhere", "--out", out]);
+    expect(badLora.code).toBe(2);
+    expect(badLora.stderr).toMatch(/no adapter_config.json/);
+  });
+});
+
 describe("first distill", () => {
   it("writes the model's greedy responses, then continues without repeating them", () => {
     const data = path.join(dir, "prompts.jsonl");

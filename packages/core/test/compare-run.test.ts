@@ -2,7 +2,7 @@
 // with which k, what is written, and that a rerun reuses finished policies.
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
-import { join } from "node:path";
+import path, { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { InvalidOptionError } from "../src/errors.js";
 import { qualityVsSpeedSvg } from "../src/eval/compare/figures.js";
@@ -143,6 +143,10 @@ describe("runComparison", () => {
     await runComparison(model, { tasks: ["scitldr"], routers, adapted, budgets: [21, 18], baselines: ["uls"], out, baselineAdapters: [{ policy: "uls:9", model: ulsAdapted }] },
       async (m, o) => (again.push(o.policy ?? "?"), evaluateOn(m, o)));
     expect(again).toEqual(["first:max18", "first+lora:max18", "uls:12"]);
+    // A family adapter: uls:k+lora beside every uls:k.
+    const family = await runComparison(model, { tasks: ["scitldr"], routers, budgets: [24, 21], baselines: ["uls"], out: path.join(out, "family"), baselineAdapters: [{ policy: "uls", model: ulsAdapted }] }, evaluateOn);
+    expect(family.rows.map((x) => x.policy)).toEqual(["full", "first:max24", "uls:6", "uls:6+lora", "first:max21", "uls:9", "uls:9+lora"]);
+    expect(seen.filter((x) => x[0] === "uls:6+lora").every((x) => x[1] === "uls-lora")).toBe(true);
   });
 
   it("resumes: policies already in summaries.jsonl are not evaluated again", async () => {

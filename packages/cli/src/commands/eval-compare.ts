@@ -29,7 +29,7 @@ export const compareFlags = {
   baselines: { type: "string", help: "--compare: baselines among uls,bi,random,last,exit (default: all)", valueName: "list" },
   skip: { type: "int", help: "--compare without routers: layers each baseline skips (default: 20% of the layers)", min: 0, valueName: "k" },
   budgets: { type: "string", help: "--compare: FiRST at layer budgets instead of thresholds, e.g. 27,24,21,18 (rows first:maxN)", valueName: "list" },
-  baselineLora: { type: "string", help: "--compare: adapters trained under baseline masks, e.g. uls:9=DIR,bi:9=DIR (rows uls:9+lora, ...)", valueName: "list" },
+  baselineLora: { type: "string", help: "--compare: adapters trained under baseline masks, e.g. uls:9=DIR,bi:9=DIR (rows uls:9+lora, ...); uls=DIR: beside every uls:k", valueName: "list" },
 } as const satisfies Record<string, FlagSpec>;
 
 export const DEFAULT_COMPARE_OUT = "first-compare";

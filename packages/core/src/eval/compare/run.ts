@@ -58,7 +58,8 @@ export interface CompareOptions<M = unknown> {
   /**
    * Adapters trained under a baseline's fixed mask ("uls:9" and its model),
    * like FiRST's own: each adds the row "uls:9+lora", so that FiRST + adapter
-   * meets the baseline + adapter on equal terms.
+   * meets the baseline + adapter on equal terms. A family alone ("uls") adds
+   * "uls:k+lora" beside every uls:k the comparison runs.
    */
   baselineAdapters?: { policy: string; model: M; identity?: Record<string, unknown> }[];
   /** Layers the baselines skip when there are no routers. */
@@ -176,11 +177,20 @@ export async function runComparison<M extends CompareModel>(model: M, o: Compare
       return row;
     };
     const ran = new Set<string>();
+    const runBaseline = async (spec: string, adapter?: { model: M; identity?: Record<string, unknown> }) => {
+      const name = adapter ? `${spec}+lora` : spec;
+      if (ran.has(name)) return;
+      ran.add(name);
+      const plan = async () => ({ plan: await model.planFor(spec, { exempt, dataDir: o.dataDir }) });
+      if (adapter) await run(name, name, plan, undefined, adapter.model, adapter.identity ?? { policy: spec });
+      else await run(name, name, plan);
+    };
+    // An adapter given for a whole family ("uls") serves that baseline at every k the comparison runs.
+    const familyAdapters = (o.baselineAdapters ?? []).filter((b) => !b.policy.includes(":"));
     const runBaselines = async (k: number) => {
       for (const spec of baselinePolicies(baselines, k, nLayers)) {
-        if (ran.has(spec)) continue;
-        ran.add(spec);
-        await run(spec, spec, async () => ({ plan: await model.planFor(spec, { exempt, dataDir: o.dataDir }) }));
+        await runBaseline(spec);
+        for (const b of familyAdapters) if (spec.startsWith(`${b.policy}:`)) await runBaseline(spec, b);
       }
     };
 
@@ -210,10 +220,7 @@ export async function runComparison<M extends CompareModel>(model: M, o: Compare
     } else {
       await runBaselines(o.skip!);
     }
-    for (const b of o.baselineAdapters ?? []) {
-      const name = `${b.policy}+lora`;
-      await run(name, name, async () => ({ plan: await model.planFor(b.policy, { exempt, dataDir: o.dataDir }) }), undefined, b.model, b.identity ?? { policy: b.policy });
-    }
+    for (const b of o.baselineAdapters ?? []) if (b.policy.includes(":")) await runBaseline(b.policy, b);
   }
 
   if (o.figures ?? true) files.push(...writeFigures(o.out, rows, nLayers, { footnote: o.footnote }));
