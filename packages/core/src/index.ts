@@ -39,3 +39,4 @@ export * from "./plot/index.js";
 export * from "./train/index.js";
 export * from "./lora/index.js";
 export { shippedRoutersFor, shippedSetFor, routerSearchDirs, type ShippedSet } from "./routers/shipped.js";
+export { quantize as quantizeTensor, dequantize as dequantizeTensor, type GgufTensorType } from "./gguf/quantize.js";
