@@ -25,6 +25,19 @@ export interface GenerateOptions extends SamplingSpec {
   layerBudget?: number;
   /** The budget as the share of the routable layers to skip (0..1), instead of `layerBudget`. */
   skipRatio?: number;
+  /**
+   * Report each generated token's log-probability under the model (natural
+   * log, before sampling settings) and this many most likely alternatives
+   * (0..20) on the chunks and in the result.
+   */
+  logprobs?: number;
+}
+
+export interface TokenLogprob {
+  token: number;
+  logprob: number;
+  /** The most likely tokens at this step, most likely first (as many as asked). */
+  top: { token: number; logprob: number }[];
 }
 
 /** The routers' plan for generate options (threshold, or a layer budget). */
@@ -58,6 +71,8 @@ export interface GenerationResult {
   routerProbabilities: (number | null)[] | null;
   /** KV cache bytes this sequence held after prefill. */
   kvBytes: number;
+  /** Per generated token, when `logprobs` was asked for. */
+  logprobs?: TokenLogprob[];
   /** Largest number of sequences decoded together with this one in a step. */
   batchPeak: number;
   timings: GenerationTimings;
@@ -67,6 +82,8 @@ export interface GenerationChunk {
   token: number;
   /** Text that this token completes (may be empty while a character or a stop string is pending). */
   text: string;
+  /** With `logprobs`: this token's log-probability and the alternatives. */
+  logprob?: TokenLogprob;
 }
 
 function checkInt(name: string, v: number | undefined, min: number): void {
@@ -81,6 +98,8 @@ export function validateGenerateOptions(o: GenerateOptions): void {
       throw new InvalidOptionError("stop", "must be a list of non-empty strings");
   }
   checkInt("layerBudget", o.layerBudget, 1);
+  if (o.logprobs !== undefined && (!Number.isInteger(o.logprobs) || o.logprobs < 0 || o.logprobs > 20))
+    throw new InvalidOptionError("logprobs", `must be an integer in 0..20, got ${o.logprobs}`);
   if (o.skipRatio !== undefined && !(typeof o.skipRatio === "number" && o.skipRatio >= 0 && o.skipRatio <= 1))
     throw new InvalidOptionError("skipRatio", `must be a number in 0..1, got ${o.skipRatio}`);
   if (o.layerBudget !== undefined && o.skipRatio !== undefined)

@@ -11,6 +11,7 @@ export type {
   GenerationChunk,
   GenerationTimings,
   FinishReason,
+  TokenLogprob,
 } from "./generation.js";
 export type { LayerPlanSpec, SamplingSpec } from "./runtime/protocol.js";
 export { readGguf, type GgufInfo, type ModelConfig } from "./native.js";

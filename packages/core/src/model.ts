@@ -13,6 +13,7 @@ import {
   type GenerateOptions,
   type GenerationChunk,
   type GenerationResult,
+  type TokenLogprob,
 } from "./generation.js";
 import { findDataDir } from "./data-dir.js";
 import { loraPayload } from "./lora/engine-lora.js";
@@ -308,6 +309,7 @@ export class Generation implements AsyncIterable<GenerationChunk> {
     let probabilities: (number | null)[] | null = null;
     let prefillMs = 0;
     let kvBytes = 0;
+    const logprobs: TokenLogprob[] = [];
     const onAbort = () => Atomics.store(cancel, 0, 1);
     options.signal?.addEventListener("abort", onAbort, { once: true });
     if (options.signal?.aborted) onAbort();
@@ -337,6 +339,7 @@ export class Generation implements AsyncIterable<GenerationChunk> {
           skippedLayers: skipped,
           routerProbabilities: probabilities,
           kvBytes,
+          ...(options.logprobs !== undefined ? { logprobs } : {}),
           batchPeak,
           timings: {
             prefillMs,
@@ -361,6 +364,7 @@ export class Generation implements AsyncIterable<GenerationChunk> {
             seed: options.seed,
           },
           plan: routersPlan(options) ?? options.plan ?? { kind: "full" },
+          topLogprobs: options.logprobs,
           cancel: cancelBuf,
         },
         (m) => {
@@ -373,6 +377,9 @@ export class Generation implements AsyncIterable<GenerationChunk> {
             if (stopped) return;
             if (model.tokenizer.eotIds.has(m.token)) return; // end of generation: not part of the text
             tokens.push(m.token);
+            const lp: TokenLogprob | undefined =
+              m.logprob === undefined ? undefined : { token: m.token, logprob: m.logprob, top: (m.top ?? []).map(([token, logprob]) => ({ token, logprob })) };
+            if (lp) logprobs.push(lp);
             text += decoder.push(m.token);
             // Hold back text that could still become a stop string.
             const hit = firstStop(text, stops, emitted);
@@ -380,12 +387,12 @@ export class Generation implements AsyncIterable<GenerationChunk> {
               stopped = true;
               text = text.slice(0, hit);
               Atomics.store(cancel, 0, 1);
-              this.push({ token: m.token, text: text.slice(emitted) });
+              this.push({ token: m.token, text: text.slice(emitted), logprob: lp });
               emitted = text.length;
               return;
             }
             const safe = text.length - pendingStopPrefix(text, stops);
-            this.push({ token: m.token, text: text.slice(emitted, safe) });
+            this.push({ token: m.token, text: text.slice(emitted, safe), logprob: lp });
             emitted = Math.max(emitted, safe);
           } else if (m.type === "done") {
             finish(m.reason, m.decodeMs, m.decodeSteps, m.batchPeak);

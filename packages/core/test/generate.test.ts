@@ -51,6 +51,29 @@ describe("generate", () => {
     expect(r.skippedLayers).toEqual([]);
   });
 
+  it("reports each token's log-probability, equal to scoring the same continuation, with the top alternatives", async () => {
+    const r = await model.generate({ tokens: ids(6) }, { temperature: 0, maxTokens: 8, logprobs: 3 }).result;
+    const lp = r.logprobs!;
+    expect(lp.map((x) => x.token)).toEqual(r.tokens);
+    const scored = await model.scoreTokens(ids(6), r.tokens);
+    for (let i = 0; i < lp.length; i++) {
+      expect(lp[i].logprob).toBeCloseTo(scored.logprobs[i], 3);
+      expect(lp[i].top).toHaveLength(3);
+      // Greedy: the token is the most likely, and the list is sorted.
+      expect(lp[i].top[0].token).toBe(lp[i].token);
+      expect(lp[i].top[0].logprob).toBeGreaterThanOrEqual(lp[i].top[1].logprob);
+      expect(lp[i].top[1].logprob).toBeGreaterThanOrEqual(lp[i].top[2].logprob);
+      expect(Math.exp(lp[i].top[0].logprob) + Math.exp(lp[i].top[1].logprob) + Math.exp(lp[i].top[2].logprob)).toBeLessThanOrEqual(1 + 1e-6);
+    }
+    // The chunks carry the same values; without the option there are none.
+    const chunks = [];
+    for await (const c of model.generate({ tokens: ids(6) }, { temperature: 0, maxTokens: 8, logprobs: 0 })) chunks.push(c);
+    expect(chunks.flatMap((c) => (c.logprob ? [c.logprob.logprob] : []))).toEqual(lp.map((x) => x.logprob));
+    expect(chunks.every((c) => c.logprob?.top.length === 0)).toBe(true);
+    expect((await model.generate({ tokens: ids(6) }, { temperature: 0, maxTokens: 2 }).result).logprobs).toBeUndefined();
+    expect(() => model.generate("x", { logprobs: 21 })).toThrow(/logprobs/);
+  });
+
   it("honours maxTokens and reports finishReason length", async () => {
     for (const maxTokens of [1, 5, 17]) {
       const r = await model.generate({ tokens: ids(8) }, { temperature: 0, maxTokens }).result;

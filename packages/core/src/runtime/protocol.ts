@@ -26,6 +26,8 @@ export interface GenerateRequest {
   stopTokens: number[];
   sampling: SamplingSpec;
   plan: LayerPlanSpec;
+  /** Report each sampled token's log-probability and this many top alternatives (0..20); absent: none. */
+  topLogprobs?: number;
   /** Int32 flag the main thread sets to 1 to cancel (shared memory: no message round trip). */
   cancel: SharedArrayBuffer;
 }
@@ -69,7 +71,7 @@ export type FromWorker =
       kvBlocks: number;
       kvBytes: number;
     }
-  | { type: "token"; id: number; token: number }
+  | { type: "token"; id: number; token: number; logprob?: number; top?: [number, number][] }
   | { type: "block-influence"; id: number; scores: number[] }
   | ({ type: "scored"; id: number } & import("./score.js").ScoreResult)
   | { type: "done"; id: number; reason: FinishReason; decodeMs: number; decodeSteps: number; batchPeak: number }

@@ -73,7 +73,8 @@ export class Scheduler {
       const t0 = performance.now();
       const { executed, logits } = this.runner.prefill([{ seq, tokens: Int32Array.from(req.prompt), planner }]);
       const history = req.prompt.slice();
-      const token = sampler.sample(logits.subarray(0, this.vocab), history);
+      const row = logits.subarray(0, this.vocab);
+      const token = sampler.sample(row, history);
       const prefillMs = performance.now() - t0;
       const kv = this.engine.kvStats(seq);
       this.post({
@@ -88,18 +89,19 @@ export class Scheduler {
       const a: Active = {
         req, seq, sampler, cancel, history, generated: 0, executed: executed[0], next: token, decodeMs: 0, decodeSteps: 0, batchPeak: 0,
       };
-      if (!this.emit(a, token)) this.active.push(a);
+      if (!this.emit(a, token, row)) this.active.push(a);
     } catch (err) {
       this.fail(req.id, err, seq);
     }
   }
 
   /** Sends a sampled token; returns true when the request has finished. */
-  private emit(a: Active, token: number): boolean {
+  private emit(a: Active, token: number, row: Float32Array): boolean {
     a.history.push(token);
     a.generated++;
     a.next = token;
-    this.post({ type: "token", id: a.req.id, token });
+    if (a.req.topLogprobs === undefined) this.post({ type: "token", id: a.req.id, token });
+    else this.post({ type: "token", id: a.req.id, token, ...tokenLogprobs(row, token, a.req.topLogprobs) });
     let reason: "stop" | "length" | "aborted" | null = null;
     if (a.req.stopTokens.includes(token)) reason = "stop";
     else if (a.generated >= a.req.maxTokens) reason = "length";
@@ -137,8 +139,9 @@ export class Scheduler {
       a.decodeMs += ms;
       a.decodeSteps++;
       a.batchPeak = Math.max(a.batchPeak, entries.length);
-      const token = a.sampler.sample(logits.subarray(i * this.vocab, (i + 1) * this.vocab), a.history);
-      if (this.emit(a, token)) done.push(a);
+      const row = logits.subarray(i * this.vocab, (i + 1) * this.vocab);
+      const token = a.sampler.sample(row, a.history);
+      if (this.emit(a, token, row)) done.push(a);
     });
     for (const a of done) this.active.splice(this.active.indexOf(a), 1);
   }
@@ -154,4 +157,28 @@ export class Scheduler {
     const e = err as { message?: string; code?: string };
     this.post({ type: "error", id, message: e?.message ?? String(err), code: e?.code });
   }
+}
+
+/** log softmax of the model's logits at `token`, and the `top` most likely tokens with theirs. */
+export function tokenLogprobs(row: Float32Array, token: number, top: number): { logprob: number; top: [number, number][] } {
+  let max = -Infinity;
+  for (let i = 0; i < row.length; i++) if (row[i] > max) max = row[i];
+  let sum = 0;
+  for (let i = 0; i < row.length; i++) sum += Math.exp(row[i] - max);
+  const lse = max + Math.log(sum);
+  const best: [number, number][] = [];
+  if (top > 0) {
+    // A small sorted list: top is at most 20.
+    for (let i = 0; i < row.length; i++) {
+      if (best.length === top && row[i] <= best[top - 1][1]) continue;
+      let j = best.length < top ? best.length : top - 1;
+      if (best.length < top) best.push([i, row[i]]);
+      else best[j] = [i, row[i]];
+      while (j > 0 && best[j][1] > best[j - 1][1]) {
+        [best[j], best[j - 1]] = [best[j - 1], best[j]];
+        j--;
+      }
+    }
+  }
+  return { logprob: row[token] - lse, top: best.map(([i, v]) => [i, v - lse]) };
 }
