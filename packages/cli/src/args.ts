@@ -2,7 +2,8 @@
 // default, help) and positional arguments once; parsing and the --help text
 // are both generated from that declaration, so they cannot drift apart.
 
-export type FlagType = "string" | "number" | "int" | "boolean";
+/** "list": a string flag that may be given several times; its value is every one given, in order. */
+export type FlagType = "string" | "number" | "int" | "boolean" | "list";
 
 export interface FlagSpec {
   type: FlagType;
@@ -29,7 +30,7 @@ export interface PositionalSpec {
   variadic?: boolean;
 }
 
-type ValueOf<S extends FlagSpec> = S["type"] extends "boolean" ? boolean : S["type"] extends "string" ? string : number;
+type ValueOf<S extends FlagSpec> = S["type"] extends "boolean" ? boolean : S["type"] extends "string" ? string : S["type"] extends "list" ? string[] : number;
 
 /** Parsed flag values: flags with a default (and booleans) are always set, others may be undefined. */
 export type FlagValues<F extends FlagSpecs> = {
@@ -37,7 +38,9 @@ export type FlagValues<F extends FlagSpecs> = {
     ? ValueOf<F[K]>
     : F[K]["type"] extends "boolean"
       ? boolean
-      : ValueOf<F[K]> | undefined;
+      : F[K]["type"] extends "list"
+        ? string[]
+        : ValueOf<F[K]> | undefined;
 };
 
 export interface ParsedArgs<F extends FlagSpecs> {
@@ -82,9 +85,9 @@ export function parseArgs<F extends FlagSpecs>(
     if (spec.short !== undefined) byShort.set(spec.short, key);
   }
 
-  const values: Record<string, string | number | boolean | undefined> = {};
+  const values: Record<string, string | number | boolean | string[] | undefined> = {};
   for (const [key, spec] of Object.entries(flags)) {
-    values[key] = spec.default ?? (spec.type === "boolean" ? false : undefined);
+    values[key] = spec.type === "list" ? [] : (spec.default ?? (spec.type === "boolean" ? false : undefined));
   }
   const rest: string[] = [];
 
@@ -138,7 +141,8 @@ export function parseArgs<F extends FlagSpecs>(
       raw = next;
       i++;
     }
-    values[key] = convert(raw, spec, shown);
+    if (spec.type === "list") (values[key] as string[]).push(raw);
+    else values[key] = convert(raw, spec, shown);
   }
 
   checkPositionals(rest, positionals);
@@ -229,7 +233,7 @@ export function formatUsage(
   }
 
   const rows: [string, string][] = Object.entries(command.flags).map(([key, spec]) => {
-    const value = spec.type === "boolean" ? "" : ` <${spec.valueName ?? (spec.type === "string" ? "value" : spec.type === "int" ? "n" : "x")}>`;
+    const value = spec.type === "boolean" ? "" : ` <${spec.valueName ?? (spec.type === "string" || spec.type === "list" ? "value" : spec.type === "int" ? "n" : "x")}>`;
     const left = `${spec.short !== undefined ? `-${spec.short}, ` : "    "}--${flagName(key)}${value}`;
     const notes: string[] = [];
     if (spec.choices !== undefined) notes.push(`one of: ${spec.choices.join(", ")}`);

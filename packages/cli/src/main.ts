@@ -11,12 +11,13 @@ import { evalCommand } from "./commands/eval.js";
 import { inspectCommand } from "./commands/inspect.js";
 import { pullCommand } from "./commands/pull.js";
 import { runCommand } from "./commands/run.js";
+import { serveCommand } from "./commands/serve.js";
 import { trainCommand } from "./commands/train.js";
 
 const PROGRAM = "first";
 
 // Each command is one entry here (plus its import).
-const COMMANDS: readonly Command[] = [pullCommand, inspectCommand, runCommand, chatCommand, benchCommand, evalCommand, distillCommand, trainCommand];
+const COMMANDS: readonly Command[] = [pullCommand, inspectCommand, runCommand, chatCommand, benchCommand, evalCommand, distillCommand, trainCommand, serveCommand];
 
 function topHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
