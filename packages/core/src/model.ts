@@ -213,6 +213,23 @@ export class LoadedModel {
     });
   }
 
+  /** The KV block pool: blocks in use and free (every sequence together), bytes and positions per block. */
+  async kvStats(): Promise<{ usedBlocks: number; freeBlocks: number; blockBytes: number; blockTokens: number }> {
+    if (this.closed) throw new ModelClosedError();
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, {
+        onMessage: (m) => {
+          this.release(id);
+          if (m.type === "kv-stats") resolve({ usedBlocks: m.usedBlocks, freeBlocks: m.freeBlocks, blockBytes: m.blockBytes, blockTokens: m.blockTokens });
+          else if (m.type === "error") reject(new EngineError(`kv stats: ${m.message}`));
+        },
+      });
+      this.worker.ref();
+      this.worker.postMessage({ type: "kv-stats", id });
+    });
+  }
+
   /** Architecture, size and sha256 of the weights file (hashed once, then cached). */
   async identity(): Promise<ModelIdentity> {
     this.identityPromise ??= fileSha256(this.path).then((sha256) => ({

@@ -29,5 +29,7 @@ export class ServerMetrics {
     buckets: [4, 8, 12, 16, 18, 20, 22, 24, 26, 28, 30, 32, 40, 64], registers: [this.registry],
   });
   readonly layerSkips = new Counter({ name: "first_layer_skips_total", help: "Requests that skipped each layer", labelNames: ["model", "layer"], registers: [this.registry] });
+  readonly kvBlocksUsed = new Gauge({ name: "first_kv_blocks_used", help: "KV cache blocks in use", labelNames: ["model"], registers: [this.registry] });
+  readonly kvBlocksTotal = new Gauge({ name: "first_kv_blocks_total", help: "KV cache blocks in the pool", labelNames: ["model"], registers: [this.registry] });
   readonly kvBytesSaved = new Counter({ name: "first_kv_bytes_saved_total", help: "KV cache bytes not used against the full model", labelNames: ["model"], registers: [this.registry] });
 }

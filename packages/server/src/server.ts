@@ -169,6 +169,11 @@ export function createServer(o: ServerOptions): FirstServer {
     for (const e of engines.values()) {
       metrics.running.set({ model: e.id }, e.admission.runningCount);
       metrics.waiting.set({ model: e.id }, e.admission.waitingCount);
+      if (!loading && !loadError) {
+        const kv = await e.model.kvStats();
+        metrics.kvBlocksUsed.set({ model: e.id }, kv.usedBlocks);
+        metrics.kvBlocksTotal.set({ model: e.id }, kv.usedBlocks + kv.freeBlocks);
+      }
     }
     reply.header("content-type", metrics.registry.contentType);
     return metrics.registry.metrics();

@@ -195,6 +195,7 @@ describe("the server with the openai client", () => {
         metrics = await (await fetch(`${at}/metrics`)).text();
       }
       expect(metrics).toMatch(/first_requests_running\{model="slow"\} 0/);
+      expect(metrics).toMatch(/first_kv_blocks_used\{model="slow"\} 0/);
       const after = await c.completions.create({ model: "slow", prompt: "x", max_tokens: 2, temperature: 0 });
       expect(after.choices).toHaveLength(1);
     } finally {

@@ -46,6 +46,7 @@ export type ToWorker =
   | GenerateRequest
   | ScoreRequest
   | { type: "block-influence"; id: number; sequences: number[][] }
+  | { type: "kv-stats"; id: number }
   | { type: "close" };
 
 export type { FinishReason } from "../generation.js";
@@ -73,6 +74,7 @@ export type FromWorker =
     }
   | { type: "token"; id: number; token: number; logprob?: number; top?: [number, number][] }
   | { type: "block-influence"; id: number; scores: number[] }
+  | { type: "kv-stats"; id: number; usedBlocks: number; freeBlocks: number; blockBytes: number; blockTokens: number }
   | ({ type: "scored"; id: number } & import("./score.js").ScoreResult)
   | { type: "done"; id: number; reason: FinishReason; decodeMs: number; decodeSteps: number; batchPeak: number }
   | { type: "error"; id: number; message: string; code?: string };

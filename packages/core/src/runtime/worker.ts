@@ -47,6 +47,12 @@ port.on("message", (msg: ToWorker) => {
     } catch (err) {
       post({ type: "error", id: msg.id, message: (err as Error).message, code: (err as { code?: string }).code });
     }
+  } else if (msg.type === "kv-stats") {
+    if (!engine) post({ type: "error", id: msg.id, message: "model not loaded" });
+    else {
+      const k = engine.kvStats();
+      post({ type: "kv-stats", id: msg.id, usedBlocks: k.usedBlocks, freeBlocks: k.freeBlocks, blockBytes: k.blockBytes, blockTokens: k.blockTokens });
+    }
   } else if (msg.type === "close") {
     port.close();
   }
