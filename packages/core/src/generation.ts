@@ -75,6 +75,8 @@ export interface GenerationResult {
   logprobs?: TokenLogprob[];
   /** Largest number of sequences decoded together with this one in a step. */
   batchPeak: number;
+  /** Times the KV pool ran out and this sequence gave its blocks back to be recomputed later. */
+  preemptions: number;
   timings: GenerationTimings;
 }
 

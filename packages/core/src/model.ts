@@ -332,7 +332,7 @@ export class Generation implements AsyncIterable<GenerationChunk> {
     if (options.signal?.aborted) onAbort();
 
     this.result = new Promise<GenerationResult>((resolve, reject) => {
-      const finish = (reason: FinishReason, decodeMs: number, decodeSteps: number, batchPeak: number) => {
+      const finish = (reason: FinishReason, decodeMs: number, decodeSteps: number, batchPeak: number, preemptions: number) => {
         options.signal?.removeEventListener("abort", onAbort);
         model.release(id);
         if (!stopped) {
@@ -358,6 +358,7 @@ export class Generation implements AsyncIterable<GenerationChunk> {
           kvBytes,
           ...(options.logprobs !== undefined ? { logprobs } : {}),
           batchPeak,
+          preemptions,
           timings: {
             prefillMs,
             decodeMs,
@@ -412,7 +413,7 @@ export class Generation implements AsyncIterable<GenerationChunk> {
             this.push({ token: m.token, text: text.slice(emitted, safe), logprob: lp });
             emitted = Math.max(emitted, safe);
           } else if (m.type === "done") {
-            finish(m.reason, m.decodeMs, m.decodeSteps, m.batchPeak);
+            finish(m.reason, m.decodeMs, m.decodeSteps, m.batchPeak, m.preemptions ?? 0);
           } else if (m.type === "error") {
             options.signal?.removeEventListener("abort", onAbort);
             model.release(id);

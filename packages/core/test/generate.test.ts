@@ -211,6 +211,28 @@ describe("generate with a small KV cache", () => {
   });
 });
 
+describe("generate when the KV pool runs out with several sequences", () => {
+  it("preempts the youngest and recomputes it later: every sequence finishes with its solo tokens", async () => {
+    // 4 layers x 20 blocks of 4 positions: two sequences of 6 + 24 positions fit, three do not.
+    const shared = await lib.loadModel(small.path, { threads: 1, contextLength: 64, blockTokens: 4, kvBlocks: 72, maxSequences: 3 });
+    const roomy = await lib.loadModel(small.path, { threads: 1, contextLength: 64, maxSequences: 1 });
+    try {
+      const prompts = [ids(6, 4), ids(6, 5), ids(6, 6)];
+      const opts = (i: number) => ({ temperature: 0.9, seed: 10 + i, maxTokens: 24 });
+      const together = await Promise.all(prompts.map((p, i) => shared.generate({ tokens: p }, opts(i)).result));
+      for (let i = 0; i < 3; i++) {
+        const solo = await roomy.generate({ tokens: prompts[i] }, opts(i)).result;
+        expect(together[i].tokens).toEqual(solo.tokens);
+      }
+      expect(together.reduce((a, r) => a + r.preemptions, 0)).toBeGreaterThan(0);
+      expect((await shared.kvStats()).usedBlocks).toBe(0);
+    } finally {
+      await shared.close();
+      await roomy.close();
+    }
+  });
+});
+
 describe("event loop", () => {
   it("keeps ticking while a generation runs", async () => {
     const ticks: number[] = [];

@@ -31,5 +31,6 @@ export class ServerMetrics {
   readonly layerSkips = new Counter({ name: "first_layer_skips_total", help: "Requests that skipped each layer", labelNames: ["model", "layer"], registers: [this.registry] });
   readonly kvBlocksUsed = new Gauge({ name: "first_kv_blocks_used", help: "KV cache blocks in use", labelNames: ["model"], registers: [this.registry] });
   readonly kvBlocksTotal = new Gauge({ name: "first_kv_blocks_total", help: "KV cache blocks in the pool", labelNames: ["model"], registers: [this.registry] });
+  readonly preemptions = new Counter({ name: "first_preemptions_total", help: "Sequences whose KV blocks were taken back to be recomputed", labelNames: ["model"], registers: [this.registry] });
   readonly kvBytesSaved = new Counter({ name: "first_kv_bytes_saved_total", help: "KV cache bytes not used against the full model", labelNames: ["model"], registers: [this.registry] });
 }

@@ -336,6 +336,7 @@ export function createServer(o: ServerOptions): FirstServer {
         metrics.generationTokens.inc({ model: e.id }, r.tokens.length);
         metrics.finished.inc({ model: e.id, finish_reason: r.finishReason });
         metrics.executedLayers.observe({ model: e.id }, r.executedLayers);
+        metrics.preemptions.inc({ model: e.id }, r.preemptions);
         for (const l of r.skippedLayers) metrics.layerSkips.inc({ model: e.id, layer: String(l) });
         const full = r.executedLayers > 0 ? (r.kvBytes * r.executed.length) / r.executedLayers : 0;
         metrics.kvBytesSaved.inc({ model: e.id }, Math.max(0, full - r.kvBytes));

@@ -76,5 +76,5 @@ export type FromWorker =
   | { type: "block-influence"; id: number; scores: number[] }
   | { type: "kv-stats"; id: number; usedBlocks: number; freeBlocks: number; blockBytes: number; blockTokens: number }
   | ({ type: "scored"; id: number } & import("./score.js").ScoreResult)
-  | { type: "done"; id: number; reason: FinishReason; decodeMs: number; decodeSteps: number; batchPeak: number }
+  | { type: "done"; id: number; reason: FinishReason; decodeMs: number; decodeSteps: number; batchPeak: number; preemptions?: number }
   | { type: "error"; id: number; message: string; code?: string };

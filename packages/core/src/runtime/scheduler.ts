@@ -20,11 +20,20 @@ interface Active {
   decodeMs: number;
   decodeSteps: number;
   batchPeak: number; // largest decode batch this request was part of
+  preemptions: number; // times its KV blocks were taken back and recomputed
+  waitFor: number; // preempted: resume once this many sequences have ended (see ended)
 }
+
+const isKvFull = (err: unknown) => (err as { code?: string })?.code === "KV_CAPACITY";
 
 export class Scheduler {
   private readonly runner: BatchRunner;
   private readonly pending: GenerateRequest[] = [];
+  // Preempted sequences (blocks freed), resumed before new requests start.
+  private readonly preempted: Active[] = [];
+  // Sequences ended so far: a preempted one waits until another ends (its blocks are the
+  // room it needs); resuming at once would only be preempted again, and nobody would progress.
+  private ended = 0;
   private readonly active: Active[] = [];
   private running = false;
 
@@ -49,21 +58,29 @@ export class Scheduler {
   // One step per macrotask, so new requests arrive between steps.
   private loop(): void {
     try {
-      while (this.pending.length > 0) this.prefill(this.pending.shift()!);
+      // Resume preempted sequences first, then start new requests, while the pool has room.
+      while (this.preempted.length > 0 && (this.ended >= this.preempted[0].waitFor || this.active.length === 0) && this.resume(this.preempted[0]))
+        this.preempted.shift();
+      while (this.preempted.length === 0 && this.pending.length > 0 && this.prefill(this.pending[0])) this.pending.shift();
       if (this.active.length > 0) this.decodeStep();
+      else if (this.preempted.length > 0 || this.pending.length > 0) this.failFirstWaiting();
     } catch (err) {
       // Errors are handled per request below; reaching here is a bug.
       for (const a of this.active.splice(0)) this.fail(a.req.id, err, a.seq);
     }
-    if (this.pending.length > 0 || this.active.length > 0) setImmediate(() => this.loop());
+    if (this.pending.length > 0 || this.active.length > 0 || this.preempted.length > 0) setImmediate(() => this.loop());
     else this.running = false;
   }
 
-  private prefill(req: GenerateRequest): void {
+  /**
+   * Prefills a new request; false when the KV pool is full while other
+   * sequences run (it waits for their blocks), true when it was handled.
+   */
+  private prefill(req: GenerateRequest): boolean {
     const cancel = new Int32Array(req.cancel);
     if (Atomics.load(cancel, 0) !== 0) {
       this.post({ type: "done", id: req.id, reason: "aborted", decodeMs: 0, decodeSteps: 0, batchPeak: 0 });
-      return;
+      return true;
     }
     let seq = -1;
     try {
@@ -87,11 +104,62 @@ export class Scheduler {
         kvBytes: (kv.sequenceBlocks ?? 0) * kv.blockBytes,
       });
       const a: Active = {
-        req, seq, sampler, cancel, history, generated: 0, executed: executed[0], next: token, decodeMs: 0, decodeSteps: 0, batchPeak: 0,
+        req, seq, sampler, cancel, history, generated: 0, executed: executed[0], next: token, decodeMs: 0, decodeSteps: 0, batchPeak: 0, preemptions: 0, waitFor: 0,
       };
       if (!this.emit(a, token, row)) this.active.push(a);
     } catch (err) {
+      if (isKvFull(err) && this.active.length > 0) {
+        this.free(seq);
+        return false;
+      }
       this.fail(req.id, err, seq);
+    }
+    return true;
+  }
+
+  /**
+   * Recomputes a preempted sequence's cache (its prompt and the tokens it has
+   * generated, through its own layers) and puts it back among the running;
+   * false when the pool is still too full. Its sampler carries on as it was.
+   */
+  private resume(a: Active): boolean {
+    if (Atomics.load(a.cancel, 0) !== 0) {
+      this.post({ type: "done", id: a.req.id, reason: "aborted", decodeMs: a.decodeMs, decodeSteps: a.decodeSteps, batchPeak: a.batchPeak });
+      return true;
+    }
+    let seq = -1;
+    try {
+      seq = this.engine.createSequence();
+      // Every token but the last sampled one, which the next decode step feeds.
+      const tokens = Int32Array.from(a.history.slice(0, -1));
+      this.runner.prefill([{ seq, tokens, planner: plannerFor({ kind: "mask", executed: a.executed }, this.nLayers) }]);
+      a.seq = seq;
+      this.active.push(a);
+    } catch (err) {
+      if (isKvFull(err) && this.active.length > 0) {
+        this.free(seq);
+        return false;
+      }
+      this.fail(a.req.id, err, seq);
+    }
+    return true;
+  }
+
+  /** Nothing runs, yet the first waiting sequence does not fit: the pool is too small for it. */
+  private failFirstWaiting(): void {
+    const err = { message: "the KV cache cannot hold this sequence even alone", code: "KV_CAPACITY" };
+    const a = this.preempted.shift();
+    if (a) return this.fail(a.req.id, err, -1);
+    const req = this.pending.shift();
+    if (req) this.fail(req.id, err, -1);
+  }
+
+  private free(seq: number): void {
+    if (seq < 0) return;
+    try {
+      this.engine.freeSequence(seq);
+    } catch {
+      // already freed
     }
   }
 
@@ -113,7 +181,8 @@ export class Scheduler {
 
   private finish(a: Active, reason: "stop" | "length" | "aborted"): void {
     this.engine.freeSequence(a.seq);
-    this.post({ type: "done", id: a.req.id, reason, decodeMs: a.decodeMs, decodeSteps: a.decodeSteps, batchPeak: a.batchPeak });
+    this.ended++;
+    this.post({ type: "done", id: a.req.id, reason, decodeMs: a.decodeMs, decodeSteps: a.decodeSteps, batchPeak: a.batchPeak, preemptions: a.preemptions });
   }
 
   private decodeStep(): void {
@@ -128,8 +197,17 @@ export class Scheduler {
     try {
       logits = this.runner.decode(entries);
     } catch (err) {
-      // Out of KV blocks (or context): fail the youngest request; the others retry next step.
+      // Out of KV blocks: the youngest sequence gives its blocks back and is recomputed
+      // later; the others retry next step. Any other error (or a lone sequence) fails it.
       const victim = this.active.pop()!;
+      if (isKvFull(err) && this.active.length > 0) {
+        this.free(victim.seq);
+        victim.seq = -1;
+        victim.preemptions++;
+        victim.waitFor = this.ended + 1;
+        this.preempted.unshift(victim);
+        return;
+      }
       this.fail(victim.req.id, err, victim.seq);
       return;
     }
@@ -147,6 +225,7 @@ export class Scheduler {
   }
 
   private fail(id: number, err: unknown, seq: number): void {
+    this.ended++;
     if (seq >= 0) {
       try {
         this.engine.freeSequence(seq);
