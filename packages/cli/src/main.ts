@@ -81,13 +81,16 @@ async function runCli(argv: readonly string[]): Promise<number> {
     process.stderr.write("\ninterrupted; stopping (press Ctrl-C again to quit at once)\n");
     controller.abort(new AbortedError("interrupted"));
   };
+  // SIGTERM stops the same way (a training run saves its checkpoint, a server drains).
   process.on("SIGINT", onSigint);
+  process.on("SIGTERM", onSigint);
   try {
     return await dispatch(argv, controller.signal);
   } catch (err) {
     return report(err, argv[0]);
   } finally {
     process.off("SIGINT", onSigint);
+    process.off("SIGTERM", onSigint);
   }
 }
 

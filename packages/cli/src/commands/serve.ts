@@ -74,7 +74,6 @@ export const serveCommand = defineCommand({
     await new Promise<void>((resolve) => {
       if (signal.aborted) resolve();
       signal.addEventListener("abort", () => resolve(), { once: true });
-      process.once("SIGTERM", () => resolve());
     });
     process.stderr.write("shutting down: finishing running requests\n");
     await server.close(30_000);
