@@ -33,7 +33,7 @@ function topHelp(): string {
     "  -h, --help     show help (also after a command: first <command> --help)",
     "  -v, --version  print the version",
     "",
-    "Environment: FIRST_HOME (cache folder, default ~/.cache/first), FIRST_DEBUG=1 (stack traces).",
+    "Environment: FIRST_HOME (cache folder, default ~/.cache/first), FIRST_DEBUG=1 (stack traces), FIRST_API_KEY (serve).",
     "",
   ].join("\n");
 }
