@@ -69,11 +69,11 @@ export class BatchRunner {
     try {
       this.engine.beginBatch([{ seq: scratch, tokens: e.tokens }]);
       const one = Int32Array.of(0);
-      for (let l = 0; l < this.nLayers; l++) {
+      // Layers after the last routed one cannot change a decision.
+      for (let l = 0; l <= probe.lastLayer; l++) {
         probe.observe(l, this.engine.meanHidden(0, this.hidden));
-        this.engine.runLayer(l, one);
+        if (l < probe.lastLayer) this.engine.runLayer(l, one);
       }
-      this.engine.commitBatch();
     } finally {
       this.engine.freeSequence(scratch);
     }

@@ -17,6 +17,8 @@ export interface LayerPlanner {
    */
   probe?: {
     observe(layer: number, hidden: Float32Array | null): void;
+    /** The last layer whose input it needs: the probe stops there. */
+    lastLayer: number;
   };
 }
 
@@ -120,6 +122,7 @@ function budgetPlanner(r: RouterSetData, nLayers: number, budget: LayerBudget): 
             observe: (l, hidden) => {
               if (r.layers[l] !== null && hidden !== null) probabilities[l] = routerProbability(r, l, hidden);
             },
+            lastLayer: routable[routable.length - 1],
           },
   };
 }
