@@ -1,5 +1,6 @@
 // Our engine's side of the speed benchmark, through the public API of @first/core.
-import { loadModel, measureRep, type FirstRep, type LoadedModel } from "@first/core";
+import { loadModel, type LoadedModel } from "@first/core";
+import { measureRep, type FirstRep } from "@first/bench";
 
 export type { FirstRep };
 
@@ -20,7 +21,7 @@ export class FirstBench {
     return this.model.tokenizer.encode(text, { addSpecial: true, parseSpecial: false });
   }
 
-  /** Greedy generation of decodeSteps + 1 tokens after `prompt` (a fresh sequence each time), timed by @first/core's measureRep. */
+  /** Greedy generation of decodeSteps + 1 tokens after `prompt` (a fresh sequence each time), timed by @first/bench's measureRep. */
   rep(prompt: readonly number[], decodeSteps: number): Promise<FirstRep> {
     return measureRep(this.model, prompt, decodeSteps);
   }

@@ -1,8 +1,8 @@
-// The llama.cpp side of the speed benchmark: @first/core's node-llama-cpp peer
+// The llama.cpp side of the speed benchmark: @first/bench's node-llama-cpp peer
 // (CPU only, prebuilt binaries, never a local build), shared with `first bench`.
-import { loadLlamaCppPeer, type LlamaCppPeer } from "@first/core";
+import { loadLlamaCppPeer, type LlamaCppPeer } from "@first/bench";
 
-export type { LlamaCppContext, LlamaCppInfo } from "@first/core";
+export type { LlamaCppContext, LlamaCppInfo } from "@first/bench";
 
 export const LlamaCppBench = {
   /** Loads the model in llama.cpp; throws when node-llama-cpp is missing or cannot load it. */

@@ -1,2 +1,2 @@
-// Benchmark prompt text comes from @first/core (one copy, shared with `first bench`).
-export { promptText, type PromptText } from "@first/core";
+// Benchmark prompt text comes from @first/bench (one copy, shared with `first bench`).
+export { promptText, type PromptText } from "@first/bench";

@@ -10,16 +10,20 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync,
 import os from "node:os";
 import { basename, join, relative, resolve } from "node:path";
 import {
-  compare,
   loadModel,
+} from "@first/core";
+import {
+  compare,
   parseThresholds,
-  runSpeedBench,
-  speedTable,
   tableJson,
   tableMarkdown,
   type CompareRow,
+} from "@first/eval";
+import {
+  runSpeedBench,
+  speedTable,
   type SpeedBenchResult,
-} from "@first/core";
+} from "@first/bench";
 import { fail, intListOption, intOption, parseOptions } from "./cli.js";
 import { describeMachine, type MachineInfo } from "./machine.js";
 import { benchmarkModel } from "./model-path.js";

@@ -9,7 +9,8 @@
 //
 //   node benchmarks/dist/router-thresholds.js --routers DIR [--lora DIR] [--model M] [--thresholds 0.5,0.6]
 //       [--per-task 24] [--seed 1] [--threads 2] [--data-dir DIR] [--out benchmarks/results]
-import { findDataDir, loadModel, MIX_SOURCES, type ChatMessage } from "@first/core";
+import { findDataDir, loadModel, type ChatMessage } from "@first/core";
+import { MIX_SOURCES } from "@first/train";
 import { fail, intOption, parseOptions } from "./cli.js";
 import { describeMachine } from "./machine.js";
 import { benchmarkModel } from "./model-path.js";

@@ -5,7 +5,8 @@
 //
 //   node benchmarks/dist/skip.js [--model M] [--reps 5] [--threads 2] [--skips 0,3,6,9,12]
 //                                [--prompt-tokens 128] [--gen-tokens 128] [--out benchmarks/results]
-import { loadModel, measureRep, type LayerPlanSpec } from "@first/core";
+import { loadModel, type LayerPlanSpec } from "@first/core";
+import { measureRep } from "@first/bench";
 import { intListOption, intOption, parseOptions } from "./cli.js";
 import { describeMachine } from "./machine.js";
 import { benchmarkModel } from "./model-path.js";
@@ -104,7 +105,7 @@ const paths = writeResults(args.out ?? DEFAULT_RESULTS_DIR, "skip", {
   reps,
   promptTokens: prompt.length,
   genTokens,
-  measuredWith: "@first/core generate() through measureRep (wall clock, first to last token)",
+  measuredWith: "@first/core generate() through @first/bench's measureRep (wall clock, first to last token)",
   rows,
   speedups,
 });

@@ -8,7 +8,8 @@
 //        [--reps 10] [--gen-tokens 96] [--prompt-tokens 64] [--max-layers N] [--out benchmarks/results]
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { runTradeoffBench, shippedSetFor, tradeoffTable } from "@first/core";
+import { shippedSetFor } from "@first/core";
+import { runTradeoffBench, tradeoffTable } from "@first/bench";
 import { native } from "./addon-decode.js";
 import { fail, intListOption, intOption, parseOptions } from "./cli.js";
 import { describeMachine } from "./machine.js";

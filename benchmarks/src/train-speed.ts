@@ -8,16 +8,18 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
+  findDataDir,
+  VERSION,
+} from "@first/core";
+import {
   codecForModel,
   defaultTrainSettings,
   encodeExamples,
-  findDataDir,
   mixExamples,
   nativeBackendFactory,
   runTraining,
-  VERSION,
   type TrainStage,
-} from "@first/core";
+} from "@first/train";
 import { fail, intListOption, intOption, parseOptions } from "./cli.js";
 import { describeMachine } from "./machine.js";
 import { benchmarkModel } from "./model-path.js";

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeTinyLlama } from "../../core/src/gguf/tiny-model.js";
 import { saveRouters } from "../../core/src/routers/checkpoint.js";
 import { fileSha256 } from "../../core/src/routers/model-identity.js";
-import { TrainRandom } from "../../core/src/train/random.js";
+import { TrainRandom } from "../../train/src/random.js";
 import { moduleDims, writePeftAdapter, type LoraModelShape, type LoraModule, type LoraPair } from "../../core/src/lora/peft.js";
 
 let dir = "";

@@ -12,7 +12,10 @@ export interface GenerateOptions extends SamplingSpec {
   signal?: AbortSignal;
   /** Which layers each sequence executes (default: all); see LoadedModel.planFor(). */
   plan?: LayerPlanSpec;
-  /** FiRST routers (LoadedModel.loadRouters()); they decide the layers from the prompt. Overrides `plan`. */
+  /**
+   * FiRST routers (LoadedModel.loadRouters()); they decide the layers from the prompt. Overrides `plan`.
+   * The set goes to the engine once per model and is reused by object identity: do not modify it after use.
+   */
   routers?: RouterSetData;
   /** Router threshold: a layer runs when its router gives p >= threshold (default: the checkpoint's). */
   threshold?: number;

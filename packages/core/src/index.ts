@@ -14,7 +14,9 @@ export type {
   TokenLogprob,
 } from "./generation.js";
 export type { LayerPlanSpec, SamplingSpec } from "./runtime/protocol.js";
-export { readGguf, type GgufInfo, type ModelConfig } from "./native.js";
+export { budgetMask, budgetSkips } from "./runtime/layer-plan.js";
+export { driveLayers, engineStack, type LayerStack, type LayerLoop } from "./runtime/layer-loop.js";
+export { readGguf, native as nativeAddon, type Native, type GgufInfo, type ModelConfig } from "./native.js";
 export { renderChat, type ChatMessage } from "./chat-template.js";
 export { Tokenizer, TextStreamDecoder } from "./tokenizer/index.js";
 export { Sampler, validateSampling } from "./sampling/index.js";
@@ -33,11 +35,6 @@ export { fileSha256, type ModelIdentity } from "./routers/model-identity.js";
 export { readSafetensors, writeSafetensors, SafetensorsError, type NamedTensor } from "./safetensors.js";
 export { findDataDir } from "./data-dir.js";
 export type { ScoreResult } from "./runtime/score.js";
-export * from "./eval/index.js";
-export * from "./eval/compare/index.js";
-export * from "./bench/index.js";
-export * from "./plot/index.js";
-export * from "./train/index.js";
 export * from "./lora/index.js";
 export { shippedRoutersFor, shippedSetFor, routerSearchDirs, type ShippedSet } from "./routers/shipped.js";
 export { quantize as quantizeTensor, dequantize as dequantizeTensor, type GgufTensorType } from "./gguf/quantize.js";

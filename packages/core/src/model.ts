@@ -25,7 +25,7 @@ import { fileSha256, type ModelIdentity } from "./routers/model-identity.js";
 import type { RouterSetData } from "./routers/router-set.js";
 import type { LayerPlanSpec } from "./runtime/layer-plan.js";
 import { resolveModelPath, type PullProgressListener } from "./pull/index.js";
-import type { EngineInfo, EngineLoadOptions, FromWorker, GenerateRequest } from "./runtime/protocol.js";
+import type { EngineInfo, EngineLoadOptions, FromWorker, GenerateRequest, Resolved, WirePlan } from "./runtime/protocol.js";
 import type { ScoreResult } from "./runtime/score.js";
 import { validateSampling } from "./sampling/index.js";
 import { TextStreamDecoder, Tokenizer } from "./tokenizer/index.js";
@@ -75,6 +75,11 @@ export class LoadedModel {
   private loaded: ((m: FromWorker) => void) | null = null;
   private closed = false;
   private identityPromise: Promise<ModelIdentity> | undefined;
+  private readonly routerIds = new WeakMap<RouterSetData, number>();
+  private nextRoutersId = 1;
+  private readonly routersCollected = new FinalizationRegistry<number>((routersId) => {
+    if (!this.closed) this.worker.postMessage({ type: "drop-routers", routersId });
+  });
 
   constructor(
     readonly path: string,
@@ -160,12 +165,29 @@ export class LoadedModel {
   }
 
   /** @internal */
-  submit(req: Omit<GenerateRequest, "type" | "id">, onMessage: (m: FromWorker) => void): number {
+  submit(req: Omit<Resolved<GenerateRequest>, "type" | "id">, onMessage: (m: FromWorker) => void): number {
     const id = this.nextId++;
     this.pending.set(id, { onMessage });
     this.worker.ref();
-    this.worker.postMessage({ type: "generate", id, ...req } satisfies GenerateRequest);
+    this.worker.postMessage({ type: "generate", id, ...req, plan: this.wirePlan(req.plan) } satisfies GenerateRequest);
     return id;
+  }
+
+  /**
+   * The plan as the worker takes it: a router set (a few MB) is sent once, the
+   * first time this model meets that object, and named by id after; the
+   * worker forgets it when the object is garbage-collected.
+   */
+  private wirePlan(plan: LayerPlanSpec): WirePlan {
+    if (plan.kind !== "routers") return plan;
+    let routersId = this.routerIds.get(plan.routers);
+    if (routersId === undefined) {
+      routersId = this.nextRoutersId++;
+      this.routerIds.set(plan.routers, routersId);
+      this.worker.postMessage({ type: "register-routers", routersId, routers: plan.routers });
+      this.routersCollected.register(plan.routers, routersId);
+    }
+    return { kind: "routers", routersId, threshold: plan.threshold, budget: plan.budget };
   }
 
   /** @internal */
@@ -209,7 +231,7 @@ export class LoadedModel {
         },
       });
       this.worker.ref();
-      this.worker.postMessage({ type: "score", id, prompt: prompt.slice(), continuation: continuation.slice(), plan });
+      this.worker.postMessage({ type: "score", id, prompt: prompt.slice(), continuation: continuation.slice(), plan: this.wirePlan(plan) });
     });
   }
 

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeTinyLlama } from "../src/gguf/tiny-model.js";
 import { applyLora, loraPayload } from "../src/lora/engine-lora.js";
 import { moduleDims, writePeftAdapter, type LoraModelShape, type LoraModule, type LoraPair } from "../src/lora/peft.js";
-import { TrainRandom } from "../src/train/random.js";
+import { TrainRandom } from "../../train/src/random.js";
 import { core, engineTokenLosses, native } from "./support/engine.js";
 
 const LAYERS = 3;

@@ -67,6 +67,31 @@ describe("routers at inference", () => {
     expect(routed.routerProbabilities![2]).toBeCloseTo(1 / (1 + Math.exp(8)), 6);
   });
 
+  it("a router set crosses to the engine worker once and is named by id after", async () => {
+    const worker = (model as unknown as { worker: { postMessage(m: { type: string }): void } }).worker;
+    const sent: string[] = [];
+    const post = worker.postMessage.bind(worker);
+    worker.postMessage = (m) => {
+      sent.push(m.type);
+      post(m);
+    };
+    try {
+      const routers = constantRouters((l) => (l === 3 ? -8 : 8), model.config.dModel);
+      const a = await greedy({ routers });
+      const b = await greedy({ routers, threshold: 0.5 });
+      await model.scoreTokens(model.tokenize(prompt), [1, 2, 3], { routers });
+      expect(sent.filter((t) => t === "register-routers")).toHaveLength(1);
+      expect(b.tokens).toEqual(a.tokens);
+      expect(a.skippedLayers).toEqual([3]);
+      // Another set (another object) is registered on its own and decides by its own weights.
+      const other = await greedy({ routers: constantRouters((l) => (l === 2 ? -8 : 8), model.config.dModel) });
+      expect(other.skippedLayers).toEqual([2]);
+      expect(sent.filter((t) => t === "register-routers")).toHaveLength(2);
+    } finally {
+      worker.postMessage = post;
+    }
+  });
+
   it("the threshold moves the decision", async () => {
     const routers = constantRouters(() => 0.4, model.config.dModel); // p = 0.599
     expect((await greedy({ routers })).skippedLayers).toEqual([]);

@@ -7,7 +7,6 @@
 import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import {
-
   FirstError,
   loadModel,
   resolveModelPath,

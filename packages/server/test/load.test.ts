@@ -12,7 +12,7 @@ import { makeTinyLlama } from "../../core/src/gguf/tiny-model.js";
 import { moduleDims, writePeftAdapter, type LoraModelShape, type LoraPair } from "../../core/src/lora/peft.js";
 import { saveRouters } from "../../core/src/routers/checkpoint.js";
 import { fileSha256 } from "../../core/src/routers/model-identity.js";
-import { TrainRandom } from "../../core/src/train/random.js";
+import { TrainRandom } from "../../train/src/random.js";
 import { createServer, type FirstServer } from "../src/index.js";
 
 let dir = "";

@@ -1,7 +1,8 @@
 // `first bench`: prompt-processing and token-generation speed in the manner
 // of llama-bench, with llama.cpp side by side when node-llama-cpp is installed.
 import os from "node:os";
-import { resolveModelPath, runSpeedBench, runTradeoffBench, speedTable, tradeoffTable } from "@first/core";
+import { resolveModelPath } from "@first/core";
+import { runSpeedBench, runTradeoffBench, speedTable, tradeoffTable } from "@first/bench";
 import { UsageError } from "../args.js";
 import { defineCommand } from "../command.js";
 import { applyLayerFlags, layerFlags, modelFlags, resolveFirstFlag } from "./generation-flags.js";

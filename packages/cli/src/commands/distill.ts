@@ -1,6 +1,7 @@
 // `first distill`: the model's own greedy responses to a training set's
 // prompts, as chat training data (sequence-level distillation).
-import { codecForModel, distillExamples, findDataDir, loadModel, mixExamples, MIX_TASKS, parseMixCounts, readJsonlExamples, resolveModelPath } from "@first/core";
+import { findDataDir, loadModel, resolveModelPath } from "@first/core";
+import { codecForModel, distillExamples, mixExamples, MIX_TASKS, parseMixCounts, readJsonlExamples } from "@first/train";
 import { UsageError } from "../args.js";
 import { defineCommand } from "../command.js";
 import { modelFlags } from "./generation-flags.js";

@@ -7,6 +7,8 @@ import { basename, join } from "node:path";
 import os from "node:os";
 import {
   shippedRoutersFor,
+} from "@first/core";
+import {
   compare,
   checkpointIdentity,
   getTask,
@@ -17,7 +19,7 @@ import {
   TASKS,
   type MetricName,
   type PolicyEvent,
-} from "@first/core";
+} from "@first/eval";
 import { UsageError, type FlagSpec } from "../args.js";
 import { formatDuration } from "../progress.js";
 import { openModel } from "./generation-flags.js";

@@ -1,6 +1,6 @@
 // `first eval`: quality and cost of a model (and a layer policy) on a task or
 // a JSONL file; a summary table, or one JSON object with --json.
-import { checkpointIdentity, claimRunFolder, evaluate, getTask, METRICS, TASKS, type EvalSummary, type MetricName } from "@first/core";
+import { checkpointIdentity, claimRunFolder, evaluate, getTask, METRICS, TASKS, type EvalSummary, type MetricName } from "@first/eval";
 import { defineCommand } from "../command.js";
 import { UsageError } from "../args.js";
 import { formatBytes, formatDuration } from "../progress.js";

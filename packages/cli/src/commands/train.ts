@@ -1,6 +1,7 @@
 // `first train`: FiRST router training (stage 1) and LoRA adapters with the
 // routers' masks applied (stage 2), on a frozen base model.
-import { BUDGET_SCOPES, defaultTrainSettings, loadModel, LORA_MODULE_NAMES, MIX_TASKS, type MixCounts, parseMixCounts, type BudgetScope, trainRouters, type LoraModule, type LossWeighting, type StepReport, type TrainSettings, type TrainStage } from "@first/core";
+import { loadModel, LORA_MODULE_NAMES, type LoraModule } from "@first/core";
+import { BUDGET_SCOPES, defaultTrainSettings, MIX_TASKS, type MixCounts, parseMixCounts, type BudgetScope, trainRouters, type LossWeighting, type StepReport, type TrainSettings, type TrainStage } from "@first/train";
 import { UsageError } from "../args.js";
 import { defineCommand } from "../command.js";
 import { formatDuration } from "../progress.js";

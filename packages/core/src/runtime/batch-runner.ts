@@ -3,6 +3,7 @@
 // run; the others pass through untouched and never get KV blocks for l.
 import type { NativeEngine } from "../native.js";
 import type { LayerPlanner } from "./layer-plan.js";
+import { driveLayers, engineStack, type LayerStack } from "./layer-loop.js";
 
 export interface PrefillEntry {
   seq: number;
@@ -20,7 +21,8 @@ export interface DecodeEntry {
 export class BatchRunner {
   private readonly hidden: Float32Array;
   private logitsBuf: Float32Array;
-  private readonly layerEntries: Int32Array;
+  private readonly stack: LayerStack;
+  private gates = new Float32Array(64);
 
   constructor(
     private readonly engine: NativeEngine,
@@ -30,7 +32,7 @@ export class BatchRunner {
   ) {
     this.hidden = new Float32Array(dModel);
     this.logitsBuf = new Float32Array(vocab);
-    this.layerEntries = new Int32Array(1024);
+    this.stack = engineStack(engine);
   }
 
   /**
@@ -42,19 +44,11 @@ export class BatchRunner {
     for (const e of entries) if (e.planner.probe) this.probe(e);
     this.engine.beginBatch(entries.map((e) => ({ seq: e.seq, tokens: e.tokens })));
     const executed = entries.map(() => new Array<boolean>(this.nLayers).fill(false));
-    for (let l = 0; l < this.nLayers; l++) {
-      let n = 0;
-      const run = this.entryBuffer(entries.length);
-      for (let i = 0; i < entries.length; i++) {
-        const p = entries[i].planner;
-        const hidden = p.needsHidden(l) ? this.engine.meanHidden(i, this.hidden) : null;
-        if (p.decide(l, hidden)) {
-          executed[i][l] = true;
-          run[n++] = i;
-        }
-      }
-      if (n > 0) this.engine.runLayer(l, run.subarray(0, n));
-    }
+    this.drive(entries.length, this.nLayers, (l, i, hidden) => {
+      const p = entries[i].planner;
+      executed[i][l] = p.decide(l, p.needsHidden(l) ? hidden() : null);
+      return executed[i][l] ? 1 : 0;
+    });
     return { executed, logits: this.finish(entries.length) };
   }
 
@@ -68,12 +62,11 @@ export class BatchRunner {
     const scratch = this.engine.createSequence();
     try {
       this.engine.beginBatch([{ seq: scratch, tokens: e.tokens }]);
-      const one = Int32Array.of(0);
       // Layers after the last routed one cannot change a decision.
-      for (let l = 0; l <= probe.lastLayer; l++) {
-        probe.observe(l, this.engine.meanHidden(0, this.hidden));
-        if (l < probe.lastLayer) this.engine.runLayer(l, one);
-      }
+      this.drive(1, probe.lastLayer + 1, (l, _i, hidden) => {
+        probe.observe(l, hidden());
+        return l < probe.lastLayer ? 1 : 0;
+      });
     } finally {
       this.engine.freeSequence(scratch);
     }
@@ -83,12 +76,7 @@ export class BatchRunner {
   decode(entries: DecodeEntry[]): Float32Array {
     const tokens = entries.map((e) => ({ seq: e.seq, tokens: Int32Array.of(e.token) }));
     this.engine.beginBatch(tokens);
-    const run = this.entryBuffer(entries.length);
-    for (let l = 0; l < this.nLayers; l++) {
-      let n = 0;
-      for (let i = 0; i < entries.length; i++) if (entries[i].executed[l]) run[n++] = i;
-      if (n > 0) this.engine.runLayer(l, run.subarray(0, n));
-    }
+    this.drive(entries.length, this.nLayers, (l, i) => (entries[i].executed[l] ? 1 : 0));
     return this.finish(entries.length);
   }
 
@@ -99,7 +87,8 @@ export class BatchRunner {
     return out.subarray(0, rows * this.vocab);
   }
 
-  private entryBuffer(n: number): Int32Array {
-    return n <= this.layerEntries.length ? this.layerEntries : new Int32Array(n);
+  private drive(rows: number, layers: number, gate: (layer: number, row: number, hidden: () => Float32Array) => number): void {
+    if (this.gates.length < rows) this.gates = new Float32Array(rows);
+    driveLayers(this.stack, { rows, layers, gate }, this.hidden, this.gates);
   }
 }

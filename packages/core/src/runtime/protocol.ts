@@ -15,8 +15,20 @@ import type { SamplingOptions } from "../sampling/options.js";
 
 export type SamplingSpec = SamplingOptions;
 
-import type { LayerPlanSpec } from "./layer-plan.js";
+import type { LayerBudget, LayerPlanSpec } from "./layer-plan.js";
+import type { RouterSetData } from "../routers/router-set.js";
 export type { LayerPlanSpec };
+
+/**
+ * A layer plan as sent to the worker. A router set crosses to the worker once
+ * ("register-routers", a few MB) and requests name it by id after.
+ */
+export type WirePlan =
+  | Exclude<LayerPlanSpec, { kind: "routers" }>
+  | { kind: "routers"; routersId: number; threshold?: number; budget?: LayerBudget };
+
+/** A request with its plan's router set looked up (what the worker's scheduler and scorer get). */
+export type Resolved<R extends { plan: WirePlan }> = Omit<R, "plan"> & { plan: LayerPlanSpec };
 
 export interface GenerateRequest {
   type: "generate";
@@ -25,7 +37,7 @@ export interface GenerateRequest {
   maxTokens: number;
   stopTokens: number[];
   sampling: SamplingSpec;
-  plan: LayerPlanSpec;
+  plan: WirePlan;
   /** Report each sampled token's log-probability and this many top alternatives (0..20); absent: none. */
   topLogprobs?: number;
   /** Int32 flag the main thread sets to 1 to cancel (shared memory: no message round trip). */
@@ -38,11 +50,13 @@ export interface ScoreRequest {
   id: number;
   prompt: number[];
   continuation: number[];
-  plan: LayerPlanSpec;
+  plan: WirePlan;
 }
 
 export type ToWorker =
   | { type: "load"; options: EngineLoadOptions }
+  | { type: "register-routers"; routersId: number; routers: RouterSetData }
+  | { type: "drop-routers"; routersId: number }
   | GenerateRequest
   | ScoreRequest
   | { type: "block-influence"; id: number; sequences: number[][] }

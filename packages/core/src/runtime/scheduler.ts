@@ -6,7 +6,9 @@ import type { NativeEngine } from "../native.js";
 import { Sampler } from "../sampling/index.js";
 import { BatchRunner, type DecodeEntry } from "./batch-runner.js";
 import { plannerFor } from "./layer-plan.js";
-import type { FromWorker, GenerateRequest } from "./protocol.js";
+import type { FromWorker, GenerateRequest as WireGenerateRequest, Resolved } from "./protocol.js";
+
+type GenerateRequest = Resolved<WireGenerateRequest>;
 
 interface Active {
   req: GenerateRequest;

@@ -5,6 +5,7 @@
 import { performance } from "node:perf_hooks";
 import type { NativeEngine } from "../native.js";
 import { BatchRunner } from "./batch-runner.js";
+import { driveLayers, engineStack } from "./layer-loop.js";
 import { plannerFor, type LayerPlanSpec } from "./layer-plan.js";
 
 export interface ScoreResult {
@@ -50,6 +51,8 @@ export function scoreContinuation(
     const executed = pre.executed[0];
     const last = pre.logits;
     let buf = new Float32Array(vocabSize * Math.min(CHUNK_TOKENS, Math.max(1, continuation.length - 1)));
+    const stack = engineStack(engine);
+    const hidden = new Float32Array(dModel);
     const prefillMs = performance.now() - t0;
     const kv = engine.kvStats(seq);
     const t1 = performance.now();
@@ -59,7 +62,7 @@ export function scoreContinuation(
     for (let start = 0; start < continuation.length - 1; start += CHUNK_TOKENS) {
       const end = Math.min(start + CHUNK_TOKENS, continuation.length - 1);
       engine.beginBatch([{ seq, tokens: Int32Array.from(continuation.slice(start, end)) }]);
-      for (let l = 0; l < nLayers; l++) if (executed[l]) engine.runLayer(l, [0]);
+      driveLayers(stack, { rows: 1, layers: nLayers, gate: (l) => (executed[l] ? 1 : 0) }, hidden);
       if (buf.length < (end - start) * vocabSize) buf = new Float32Array((end - start) * vocabSize);
       const rows = engine.logits(false, buf);
       engine.commitBatch();

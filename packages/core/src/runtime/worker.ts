@@ -4,7 +4,9 @@ import { parentPort } from "node:worker_threads";
 import { applyLora } from "../lora/engine-lora.js";
 import { native, type ModelConfig, type NativeEngine } from "../native.js";
 import { measureBlockInfluence } from "./block-influence.js";
-import type { FromWorker, ToWorker } from "./protocol.js";
+import type { RouterSetData } from "../routers/router-set.js";
+import type { LayerPlanSpec } from "./layer-plan.js";
+import type { FromWorker, ToWorker, WirePlan } from "./protocol.js";
 import { Scheduler } from "./scheduler.js";
 import { scoreContinuation } from "./score.js";
 
@@ -14,6 +16,15 @@ const post = (m: FromWorker) => port.postMessage(m);
 let scheduler: Scheduler | null = null;
 let engine: NativeEngine | null = null;
 let config: ModelConfig | null = null;
+/** Router sets the main thread registered, by id (sent once, named by requests). */
+const routerSets = new Map<number, RouterSetData>();
+
+function resolvePlan(plan: WirePlan): LayerPlanSpec {
+  if (plan.kind !== "routers") return plan;
+  const routers = routerSets.get(plan.routersId);
+  if (!routers) throw new Error(`router set ${plan.routersId} is not registered with the engine`);
+  return { kind: "routers", routers, threshold: plan.threshold, budget: plan.budget };
+}
 
 port.on("message", (msg: ToWorker) => {
   if (msg.type === "load") {
@@ -28,9 +39,19 @@ port.on("message", (msg: ToWorker) => {
     } catch (err) {
       post({ type: "load-error", message: (err as Error).message });
     }
+  } else if (msg.type === "register-routers") {
+    routerSets.set(msg.routersId, msg.routers);
+  } else if (msg.type === "drop-routers") {
+    routerSets.delete(msg.routersId);
   } else if (msg.type === "generate") {
     if (!scheduler) post({ type: "error", id: msg.id, message: "model not loaded" });
-    else scheduler.submit(msg);
+    else {
+      try {
+        scheduler.submit({ ...msg, plan: resolvePlan(msg.plan) });
+      } catch (err) {
+        post({ type: "error", id: msg.id, message: (err as Error).message });
+      }
+    }
   } else if (msg.type === "block-influence") {
     // Runs between scheduler steps (message handlers never interleave with a step).
     try {
@@ -43,7 +64,7 @@ port.on("message", (msg: ToWorker) => {
     // Like block influence: runs whole, between scheduler steps.
     try {
       if (!engine || !config) throw new Error("model not loaded");
-      post({ type: "scored", id: msg.id, ...scoreContinuation(engine, config, msg.prompt, msg.continuation, msg.plan) });
+      post({ type: "scored", id: msg.id, ...scoreContinuation(engine, config, msg.prompt, msg.continuation, resolvePlan(msg.plan)) });
     } catch (err) {
       post({ type: "error", id: msg.id, message: (err as Error).message, code: (err as { code?: string }).code });
     }
