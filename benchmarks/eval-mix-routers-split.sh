@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TASK="$1"; LIMIT="$2"; OUT="$3"
-SHIP=routers/smollm2-135m-instruct-mix
+SHIP=packages/core/shipped/smollm2-135m-instruct-mix-routers-lora
 FIRST=(node packages/cli/dist/main.js eval --model smollm2-135m-instruct --task "$TASK" ${LIMIT:+--limit "$LIMIT"} --threads 2 --json)
 "${FIRST[@]}" --out "$OUT/full" > /dev/null
 "${FIRST[@]}" --lora "$SHIP/lora" --out "$OUT/full+lora" > /dev/null

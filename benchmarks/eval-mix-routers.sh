@@ -10,5 +10,5 @@ cd "$(dirname "$0")/.."
 OUT="${1:-benchmarks/results/mix-routers-compare}"
 exec node packages/cli/dist/main.js eval --compare --model smollm2-135m-instruct \
   --task scitldr,adversarial_qa_t0,wmt_ende_onmt_toy \
-  --routers routers/smollm2-135m-instruct-mix --baselines uls,random \
+  --routers packages/core/shipped/smollm2-135m-instruct-mix-routers-lora --baselines uls,random \
   --limit 50 --threads 2 --out "$OUT"

@@ -23,7 +23,7 @@ shift || true
 if [ $# -gt 0 ]; then STAGES=("$@"); else STAGES=(distill first uls bi); fi
 FIRST=(node packages/cli/dist/main.js)
 MODEL=smollm2-135m-instruct
-ROUTERS=routers/smollm2-135m-instruct-mix
+ROUTERS=packages/core/shipped/smollm2-135m-instruct-mix-routers-lora
 BUDGET=21
 K=$((30 - BUDGET))
 DATA="$RUN/distill.jsonl"

@@ -1,20 +1,20 @@
 #!/usr/bin/env bash
 # Reproduces the shipped FiRST routers and LoRA adapter for
-# SmolLM2-135M-Instruct (routers/smollm2-135m-instruct-mix), on the task mix
+# SmolLM2-135M-Instruct (packages/core/shipped/smollm2-135m-instruct-mix-routers-lora), on the task mix
 # of the datasets folder (../shared/data or $FIRST_DATA).
 #
 # Usage: benchmarks/train-mix-routers.sh [RUN_DIR] [SHIP_DIR]
 #   RUN_DIR  (default runs/mix-routers): training outputs and checkpoints;
 #            an interrupted run continues with the same command (each stage
 #            resumes from its checkpoint, finished stages are not redone).
-#   SHIP_DIR (default routers/smollm2-135m-instruct-mix): the routers with
+#   SHIP_DIR (default packages/core/shipped/smollm2-135m-instruct-mix-routers-lora): the routers with
 #            their threshold and the adapter in SHIP_DIR/lora.
 # Needs `pnpm build`. Took 23 min (routers) + 43 min + 7 min (LoRA) on 2 cores
 # (AMD EPYC, AVX2); the weights are bit-identical for the same thread count.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN="${1:-runs/mix-routers}"
-SHIP="${2:-routers/smollm2-135m-instruct-mix}"
+SHIP="${2:-packages/core/shipped/smollm2-135m-instruct-mix-routers-lora}"
 FIRST=(node packages/cli/dist/main.js)
 MODEL=smollm2-135m-instruct
 THRESHOLD=0.59

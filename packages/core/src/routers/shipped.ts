@@ -1,5 +1,5 @@
-// Router checkpoints that ship with the project (routers/<name>/ at the
-// repository root, or $FIRST_ROUTERS_DIR): the ones made for a given model.
+// Router checkpoints that ship with @first/core (shipped/<name>/ in the
+// package, or $FIRST_ROUTERS_DIR first): the ones made for a given model.
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -10,8 +10,8 @@ import { fileSha256, type ModelIdentity } from "./model-identity.js";
 export function routerSearchDirs(env: NodeJS.ProcessEnv = process.env): string[] {
   const dirs = [];
   if (env.FIRST_ROUTERS_DIR) dirs.push(env.FIRST_ROUTERS_DIR);
-  // packages/core/dist/routers/shipped.js -> the repository root.
-  dirs.push(fileURLToPath(new URL("../../../../routers/", import.meta.url)));
+  // dist/routers/shipped.js (or src/routers/shipped.ts) -> the package's shipped/.
+  dirs.push(fileURLToPath(new URL("../../shipped/", import.meta.url)));
   return dirs;
 }
 
