@@ -9,7 +9,8 @@
 import { closeSync, openSync, readSync } from "node:fs";
 import {
   dequantizeTensor as dequantize,
-  loraShapeFromMetadata,
+  loraShapeFromConfig,
+  readModelConfig,
   quantizeTensor as quantize,
   readGguf,
   readPeftAdapter,
@@ -27,7 +28,7 @@ const modelPath = await benchmarkModel(args.model);
 const loraDir = args.lora ?? (await shippedSetFor(modelPath))?.loraDir;
 if (!loraDir) fail("no adapter: give --lora DIR");
 const info = readGguf(modelPath);
-const adapter = readPeftAdapter(loraDir, loraShapeFromMetadata(info.metadata));
+const adapter = readPeftAdapter(loraDir, loraShapeFromConfig(readModelConfig(modelPath)));
 const layers = intListOption("layers", args.layers, [0, 14, 28]);
 // Tensor offsets are relative to the data section, which ends the file (GGUF pads only before it).
 const end = Math.max(...info.tensors.map((t) => t.offset + t.nBytes));

@@ -16,7 +16,7 @@ export type {
 export type { LayerPlanSpec, SamplingSpec } from "./runtime/protocol.js";
 export { budgetMask, budgetSkips } from "./runtime/layer-plan.js";
 export { driveLayers, engineStack, type LayerStack, type LayerLoop } from "./runtime/layer-loop.js";
-export { readGguf, native as nativeAddon, type Native, type GgufInfo, type ModelConfig } from "./native.js";
+export { readGguf, readModelConfig, native as nativeAddon, type Native, type GgufInfo, type ModelConfig } from "./native.js";
 export { renderChat, type ChatMessage } from "./chat-template.js";
 export { Tokenizer, TextStreamDecoder } from "./tokenizer/index.js";
 export { Sampler, validateSampling } from "./sampling/index.js";

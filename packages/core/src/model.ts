@@ -17,7 +17,7 @@ import {
 } from "./generation.js";
 import { findDataDir } from "./data-dir.js";
 import { loraPayload } from "./lora/engine-lora.js";
-import { readGguf, type ModelConfig } from "./native.js";
+import { readGguf, readModelConfig, type ModelConfig } from "./native.js";
 import { firstHome } from "./paths.js";
 import { parsePolicy, policyMask } from "./policies/policy.js";
 import { checkThreshold, loadRouters as loadRouterFolder } from "./routers/checkpoint.js";
@@ -58,7 +58,16 @@ export async function loadModel(pathOrAlias?: string, options: LoadModelOptions 
   const tokenizer = existsSync(tokenizerJson)
     ? Tokenizer.fromTokenizerJson(JSON.parse(readFileSync(tokenizerJson, "utf8")))
     : Tokenizer.fromGgufMetadata(info.metadata);
-  const lora = options.lora === undefined ? undefined : loraPayload(options.lora, info.metadata);
+  let lora;
+  if (options.lora !== undefined) {
+    let config;
+    try {
+      config = readModelConfig(path);
+    } catch (err) {
+      throw new ModelLoadError(`cannot load model ${path}: ${(err as Error).message}`, { cause: err });
+    }
+    lora = loraPayload(options.lora, config);
+  }
   const worker = new Worker(new URL("./runtime/worker.js", import.meta.url));
   const model = new LoadedModel(path, info.metadata, tokenizer, worker);
   // Only plain engine settings cross to the worker (no callbacks).

@@ -20,3 +20,8 @@ export function native(): Native {
 export function readGguf(path: string): GgufInfo {
   return native().readGguf(path);
 }
+
+/** The model's shape as the engine reads it (its GGUF hyper-parameters, checked against the tensors; no engine is made). */
+export function readModelConfig(path: string): ModelConfig {
+  return new (native().Model)(path).config();
+}

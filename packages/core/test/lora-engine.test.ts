@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeTinyLlama } from "../src/gguf/tiny-model.js";
 import { applyLora, loraPayload } from "../src/lora/engine-lora.js";
+import { readModelConfig, type ModelConfig } from "../src/native.js";
 import { moduleDims, writePeftAdapter, type LoraModelShape, type LoraModule, type LoraPair } from "../src/lora/peft.js";
 import { TrainRandom } from "../../train/src/random.js";
 import { core, engineTokenLosses, native } from "./support/engine.js";
@@ -35,16 +36,18 @@ function adapter(name: string, zeroB: boolean): string {
   return out;
 }
 
+let config: ModelConfig;
+
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "first-lora-engine-"));
   makeTinyLlama(join(dir, "tiny.gguf"), { layers: LAYERS, seed: 5 });
+  config = readModelConfig(join(dir, "tiny.gguf"));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("LoRA at inference", () => {
   it("validates the adapter against the model before loading", async () => {
-    const meta = native().readGguf(join(dir, "tiny.gguf")).metadata;
-    const ok = loraPayload(adapter("ok", false), meta);
+    const ok = loraPayload(adapter("ok", false), config);
     expect(ok.scale).toBe(2);
     expect(ok.pairs).toHaveLength(LAYERS * targets.length);
     const lib = await core();
@@ -69,7 +72,7 @@ describe("LoRA at inference", () => {
   it("a non-zero adapter changes the logits as the Trainer's forward predicts", () => {
     const { Model, Engine, Trainer } = native();
     const model = new Model(join(dir, "tiny.gguf"));
-    const payload = loraPayload(adapter("nonzero", false), native().readGguf(join(dir, "tiny.gguf")).metadata);
+    const payload = loraPayload(adapter("nonzero", false), config);
     const tokens = Int32Array.from([5, 9, 40, 41, 7, 12, 30, 3]);
     const targetsOf = Int32Array.from([...tokens.slice(1), -1]);
     const ce = (lora: boolean) => {
@@ -94,7 +97,7 @@ describe("LoRA at inference", () => {
 
   it("decoding token by token (the fused f16 form) gives the logits of one prefill pass (the f32 GEMM)", () => {
     // Factors that f16 holds exactly, so the two paths differ by summation order alone.
-    const payload = loraPayload(adapter("f16-exact", false), native().readGguf(join(dir, "tiny.gguf")).metadata);
+    const payload = loraPayload(adapter("f16-exact", false), config);
     const f16 = (v: Float32Array) => {
       const h = new Float32Array(v.length);
       const view = new DataView(new ArrayBuffer(4));

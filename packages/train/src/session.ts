@@ -3,7 +3,7 @@
 // PEFT format, DIR/train-log.jsonl, DIR/checkpoint/).
 import { existsSync } from "node:fs";
 import { basename, join } from "node:path";
-import { findDataDir, FirstError, readPeftAdapter, writePeftAdapter, type LoraPair, readGguf, resolveModelPath, loadRouters, saveRouters, fileSha256, type ModelIdentity, DEFAULT_EXEMPT } from "@first/core";
+import { findDataDir, FirstError, readPeftAdapter, writePeftAdapter, type LoraPair, readGguf, readModelConfig, resolveModelPath, loadRouters, saveRouters, fileSha256, type ModelIdentity, DEFAULT_EXEMPT } from "@first/core";
 import type { TrainBackend } from "./backend.js";
 import { loadTrainCheckpoint } from "./checkpoint-state.js";
 import { codecForModel, encodeExamples, readJsonlExamples, TrainDataError, type TrainExample, type TrainSequence } from "./data.js";
@@ -80,21 +80,10 @@ export async function trainRouters(o: TrainRunOptions): Promise<TrainRunResult> 
   }
   const modelPath = await resolveModelPath(o.model, { pull: true });
   const factory = o.backend ? null : nativeBackendFactory(modelPath, o.threads);
-  const meta = readGguf(modelPath).metadata;
-  const arch = String(meta["general.architecture"] ?? "llama");
-  const num = (k: string) => Number(meta[`${arch}.${k}`]);
-  const nLayers = factory?.config.nLayers ?? num("block_count");
-  const dModel = factory?.config.dModel ?? num("embedding_length");
-  const normEps = factory?.config.rmsEps ?? num("attention.layer_norm_rms_epsilon");
-  const nHeads = factory?.config.nHeads ?? num("attention.head_count");
-  const shape = {
-    nLayers,
-    dModel,
-    nHeads,
-    nKvHeads: factory?.config.nKvHeads ?? num("attention.head_count_kv"),
-    headDim: factory?.config.headDim ?? dModel / nHeads,
-    ffnDim: factory?.config.ffnDim ?? num("feed_forward_length"),
-  };
+  // The shape as the engine reads it (the TypeScript backend of the tests reads the same file).
+  const config = factory?.config ?? readModelConfig(modelPath);
+  const { nLayers, dModel, rmsEps: normEps } = config;
+  const shape = { nLayers, dModel, nHeads: config.nHeads, nKvHeads: config.nKvHeads, headDim: config.headDim, ffnDim: config.ffnDim };
   if (o.exempt && !o.resume) s.exempt = o.exempt;
   else if (!o.resume) s.exempt = DEFAULT_EXEMPT(nLayers);
   if (s.exempt.some((l) => l < 0 || l >= nLayers)) throw new TrainDataError(`exempt layers must lie in 0..${nLayers - 1}`);
@@ -106,7 +95,7 @@ export async function trainRouters(o: TrainRunOptions): Promise<TrainRunResult> 
   let evalSeqs: TrainSequence[] | undefined;
   if (o.eval) evalSeqs = encodeExamples(codec, readJsonlExamples(o.eval), o.maxSeqLen).sequences;
 
-  const identity: ModelIdentity = { architecture: arch, nLayers, dModel, sha256: await fileSha256(modelPath) };
+  const identity: ModelIdentity = { architecture: config.architecture, nLayers, dModel, sha256: await fileSha256(modelPath) };
   let routers: TrainableRouters | undefined;
   if (s.loraMask?.kind === "policy") {
     // A fixed-mask baseline: no routers decide anything.
@@ -155,7 +144,8 @@ export async function trainRouters(o: TrainRunOptions): Promise<TrainRunResult> 
     onEval: o.onEval,
   });
 
-  const name = typeof meta["general.name"] === "string" ? (meta["general.name"] as string) : basename(modelPath);
+  const generalName = readGguf(modelPath).metadata["general.name"];
+  const name = typeof generalName === "string" ? generalName : basename(modelPath);
   const out: TrainRunResult = { ...result, trainSequences: train.sequences.length, dropped: train.dropped };
   if (s.stages.includes("routers") && result.routers) {
     out.routersDir = join(o.out, "routers");

@@ -2,6 +2,7 @@
 // quantized weights stay as they are; each adapted projection adds
 // scale * B (A x)). The adapter crosses to the engine worker as plain data.
 import { ModelLoadError } from "../errors.js";
+import type { ModelConfig } from "../native.js";
 import { readPeftAdapter, type LoraModelShape, type LoraModule } from "./peft.js";
 
 /** What the engine worker receives in its "load" message. */
@@ -11,19 +12,14 @@ export interface EngineLoraPayload {
   pairs: { layer: number; module: LoraModule; a: Float32Array; b: Float32Array }[];
 }
 
-/** The model sizes a LoRA's shapes depend on, from GGUF metadata. */
-export function loraShapeFromMetadata(meta: Record<string, unknown>): LoraModelShape {
-  const arch = String(meta["general.architecture"] ?? "llama");
-  const num = (k: string) => Number(meta[`${arch}.${k}`]);
-  const dModel = num("embedding_length"), nHeads = num("attention.head_count");
-  const kv = meta[`${arch}.attention.head_count_kv`] === undefined ? nHeads : num("attention.head_count_kv");
-  const headDim = meta[`${arch}.attention.key_length`] === undefined ? dModel / nHeads : num("attention.key_length");
-  return { nLayers: num("block_count"), dModel, nHeads, nKvHeads: kv, headDim, ffnDim: num("feed_forward_length") };
+/** The model sizes a LoRA's shapes depend on, from the engine's ModelConfig. */
+export function loraShapeFromConfig(c: ModelConfig): LoraModelShape {
+  return { nLayers: c.nLayers, dModel: c.dModel, nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim, ffnDim: c.ffnDim };
 }
 
 /** Reads and validates the adapter folder against the model. */
-export function loraPayload(dir: string, meta: Record<string, unknown>): EngineLoraPayload {
-  const a = readPeftAdapter(dir, loraShapeFromMetadata(meta));
+export function loraPayload(dir: string, config: ModelConfig): EngineLoraPayload {
+  const a = readPeftAdapter(dir, loraShapeFromConfig(config));
   return { scale: a.scale, rank: a.rank, pairs: a.pairs };
 }
 
