@@ -1,4 +1,5 @@
 // Element-wise ops and attention against plain double-precision references.
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -31,6 +32,45 @@ TEST(vec_primitives_match_scalar) {
     auto y = b;
     vec_axpy_f32(0.5f, a.data(), y.data(), n);
     for (int i = 0; i < n; ++i) CHECK_NEAR(y[i], b[i] + 0.5 * a[i], 1e-5);
+  }
+}
+
+// Attention's row kernels (dispatched: the AVX2 path where the CPU has it, the
+// scalar one under FIRST_FORCE_SCALAR) against double sums, odd sizes included.
+TEST(attention_row_kernels_match_reference) {
+  for (int n : {1, 7, 8, 31, 64, 65, 100}) {
+    const int ld = n + 5;
+    auto q = randn(n, 11 + n), k = randn(8 * ld, 12 + n);
+    float out[8];
+    vec_dot8_f32(q.data(), k.data(), ld, n, out);
+    for (int j = 0; j < 8; ++j) {
+      double ref = 0;
+      for (int i = 0; i < n; ++i) ref += double(q[i]) * k[j * ld + i];
+      CHECK_NEAR(out[j], ref, 1e-4 * (1 + std::fabs(ref))) << "n=" << n << " row " << j;
+    }
+    for (int rows : {1, 5, 16}) {
+      auto w = randn(rows, 13 + n), x = randn(rows * ld, 14 + n), y = randn(n, 15 + n);
+      auto z = y;
+      vec_weighted_rows_f32(w.data(), x.data(), ld, rows, z.data(), n);
+      for (int i = 0; i < n; ++i) {
+        double ref = y[i];
+        for (int r = 0; r < rows; ++r) ref += double(w[r]) * x[r * ld + i];
+        CHECK_NEAR(z[i], ref, 1e-4 * (1 + std::fabs(ref))) << "n=" << n << " rows=" << rows << " col " << i;
+      }
+    }
+    auto s = randn(n, 16 + n, 4.f);
+    float mx = -INFINITY;
+    for (float v : s) mx = std::max(mx, v);
+    auto e = s;
+    const float scale = 0.37f;
+    const double sum = vec_exp_scaled_f32(e.data(), n, scale, mx * scale);
+    double ref_sum = 0;
+    for (int i = 0; i < n; ++i) {
+      const double ref = std::exp(double(s[i]) * scale - double(mx) * scale);
+      ref_sum += ref;
+      CHECK_NEAR(e[i], ref, 1e-6 * ref + 1e-30) << "n=" << n << " i=" << i;
+    }
+    CHECK_NEAR(sum, ref_sum, 1e-5 * ref_sum);
   }
 }
 
@@ -110,6 +150,47 @@ TEST(attention_over_paged_blocks_matches_reference) {
   b.ldo = qd;
   attention_reference(kv, layer, b, n_heads, n_kv, hd);
   for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    b.out = out.data();
+    attention(kv, layer, b, n_heads, n_kv, hd, pool);
+    for (int i = 0; i < n_tok * qd; ++i) CHECK_NEAR(out[i], ref[i], 1e-5) << "i=" << i << " threads=" << threads;
+  }
+}
+
+TEST(attention_prefill_shape_matches_reference) {
+  // The model's shape (head_dim 64, 16-position blocks): a prompt of 45
+  // tokens attending causally (tiles of 8 queries, 8 keys per reduction and
+  // the remainders), plus a decode-like row of another sequence.
+  const int n_heads = 6, n_kv = 2, hd = 64, layer = 0;
+  KvCacheConfig cfg;
+  cfg.n_layers = 1;
+  cfg.kv_dim = n_kv * hd;
+  cfg.block_tokens = 16;
+  cfg.max_blocks = 16;
+  KvCache kv(cfg);
+  const int s0 = kv.create_sequence(), s1 = kv.create_sequence();
+  const int len0 = 45, len1 = 19;
+  for (auto [s, len] : {std::pair{s0, len0}, std::pair{s1, len1}}) {
+    kv.reserve(s, layer, len, 0);
+    for (int p = 0; p < len; ++p) {
+      auto k = randn(cfg.kv_dim, 300 + s * 70 + p, 2.f), v = randn(cfg.kv_dim, 700 + s * 70 + p);
+      std::copy(k.begin(), k.end(), kv.k_row(s, layer, p));
+      std::copy(v.begin(), v.end(), kv.v_row(s, layer, p));
+    }
+  }
+  const int qd = n_heads * hd;
+  AttentionBatch b;
+  for (int p = 0; p < len0; ++p) b.seq.push_back(s0), b.n_ctx.push_back(p + 1);
+  b.seq.push_back(s1), b.n_ctx.push_back(len1);
+  const int n_tok = static_cast<int>(b.seq.size());
+  auto q = randn(n_tok * qd, 43);
+  b.q = q.data();
+  b.ldq = qd;
+  std::vector<float> out(n_tok * qd), ref(n_tok * qd);
+  b.out = ref.data();
+  b.ldo = qd;
+  attention_reference(kv, layer, b, n_heads, n_kv, hd);
+  for (int threads : {1, 2}) {
     ThreadPool pool(threads);
     b.out = out.data();
     attention(kv, layer, b, n_heads, n_kv, hd, pool);

@@ -11,17 +11,31 @@ void vec_axpy_f32(float a, const float* x, float* y, int64_t n);
 // sum of squares, accumulated in double-friendly order
 float vec_sumsq_f32(const float* x, int64_t n);
 
+// Attention's inner loops, over rows of a paged K or V block (row stride ld):
+// out[j] = dot(q, k + j*ld) for the 8 rows j = 0..7 (one reduction for all 8);
+void vec_dot8_f32(const float* q, const float* k, int64_t ld, int64_t n, float* out);
+// y[0..n) += sum over r < rows of w[r] * x[r*ld .. r*ld + n) (y kept in registers);
+void vec_weighted_rows_f32(const float* w, const float* x, int64_t ld, int rows, float* y, int64_t n);
+// x[i] = exp(x[i] * scale - shift) for i < n; returns the sum of the results.
+float vec_exp_scaled_f32(float* x, int64_t n, float scale, float shift);
+
+#define FIRST_VEC_KERNELS                                                                    \
+  float vec_dot_f32(const float* a, const float* b, int64_t n);                              \
+  void vec_axpy_f32(float a, const float* x, float* y, int64_t n);                           \
+  float vec_sumsq_f32(const float* x, int64_t n);                                            \
+  void vec_dot8_f32(const float* q, const float* k, int64_t ld, int64_t n, float* out);       \
+  void vec_weighted_rows_f32(const float* w, const float* x, int64_t ld, int rows, float* y, \
+                             int64_t n);                                                     \
+  float vec_exp_scaled_f32(float* x, int64_t n, float scale, float shift);
+
 namespace scalar {
-float vec_dot_f32(const float* a, const float* b, int64_t n);
-void vec_axpy_f32(float a, const float* x, float* y, int64_t n);
-float vec_sumsq_f32(const float* x, int64_t n);
+FIRST_VEC_KERNELS
 }  // namespace scalar
 
 namespace avx2 {
-float vec_dot_f32(const float* a, const float* b, int64_t n);
-void vec_axpy_f32(float a, const float* x, float* y, int64_t n);
-float vec_sumsq_f32(const float* x, int64_t n);
+FIRST_VEC_KERNELS
 }  // namespace avx2
+#undef FIRST_VEC_KERNELS
 
 // True when the AVX2 kernels are in use (CPU support and not forced scalar).
 bool use_avx2();

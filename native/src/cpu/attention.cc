@@ -31,43 +31,41 @@ void attend_tile(const KvCache& kv, int layer, const AttentionBatch& b, const Ti
   const float* q[kTileTokens];
   float* out[kTileTokens];
   int ctx[kTileTokens];
-  float mx[kTileTokens], inv[kTileTokens];
   for (int i = 0; i < tile.n; ++i) {
     const int t = tile.t0 + i;
     q[i] = b.q + t * b.ldq + tile.head * head_dim;
     out[i] = b.out + t * b.ldo + tile.head * head_dim;
     ctx[i] = b.n_ctx[t];
-    mx[i] = -INFINITY;
   }
+  // Scores block by block: a K block stays in cache while every query of the
+  // tile reads it, 8 rows per reduction.
   for (int p0 = 0; p0 < max_ctx; p0 += bt) {
     const float* k = kv.block_k(table[p0 / bt]) + kv_head * head_dim;
-    const int n = std::min(bt, max_ctx - p0);
-    for (int r = 0; r < n; ++r, k += kv_dim) {
-      const int p = p0 + r;
-      for (int i = 0; i < tile.n; ++i) {
-        if (p >= ctx[i]) continue;
-        const float s = vec_dot_f32(q[i], k, head_dim) * scale;
-        scores[static_cast<size_t>(i) * max_ctx + p] = s;
-        mx[i] = std::max(mx[i], s);
-      }
+    for (int i = 0; i < tile.n; ++i) {
+      const int m = std::min(bt, ctx[i] - p0);
+      float* row = scores.data() + static_cast<size_t>(i) * max_ctx + p0;
+      int r = 0;
+      for (; r + 8 <= m; r += 8) vec_dot8_f32(q[i], k + static_cast<int64_t>(r) * kv_dim, kv_dim, head_dim, row + r);
+      for (; r < m; ++r) row[r] = vec_dot_f32(q[i], k + static_cast<int64_t>(r) * kv_dim, head_dim);
     }
   }
+  float inv[kTileTokens];
   for (int i = 0; i < tile.n; ++i) {
     float* row = scores.data() + static_cast<size_t>(i) * max_ctx;
-    float sum = 0.f;
-    for (int p = 0; p < ctx[i]; ++p) sum += (row[p] = std::exp(row[p] - mx[i]));
-    inv[i] = 1.f / sum;
+    float mx = -INFINITY;
+    for (int p = 0; p < ctx[i]; ++p) mx = std::max(mx, row[p]);
+    inv[i] = 1.f / vec_exp_scaled_f32(row, ctx[i], scale, mx * scale);
     std::fill(out[i], out[i] + head_dim, 0.f);
   }
   for (int p0 = 0; p0 < max_ctx; p0 += bt) {
     const float* v = kv.block_v(table[p0 / bt]) + kv_head * head_dim;
-    const int n = std::min(bt, max_ctx - p0);
-    for (int r = 0; r < n; ++r, v += kv_dim) {
-      const int p = p0 + r;
-      for (int i = 0; i < tile.n; ++i)
-        if (p < ctx[i]) vec_axpy_f32(scores[static_cast<size_t>(i) * max_ctx + p] * inv[i], v, out[i], head_dim);
+    for (int i = 0; i < tile.n; ++i) {
+      const int m = std::min(bt, ctx[i] - p0);
+      if (m > 0) vec_weighted_rows_f32(scores.data() + static_cast<size_t>(i) * max_ctx + p0, v, kv_dim, m, out[i], head_dim);
     }
   }
+  for (int i = 0; i < tile.n; ++i)
+    for (int c = 0; c < head_dim; ++c) out[i][c] *= inv[i];
 }
 
 }  // namespace

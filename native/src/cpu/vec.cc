@@ -1,5 +1,7 @@
 #include "first/vec.h"
 
+#include <cmath>
+
 namespace first {
 
 namespace scalar {
@@ -16,6 +18,17 @@ float vec_sumsq_f32(const float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) s += double(x[i]) * x[i];
   return static_cast<float>(s);
 }
+void vec_dot8_f32(const float* q, const float* k, int64_t ld, int64_t n, float* out) {
+  for (int j = 0; j < 8; ++j) out[j] = vec_dot_f32(q, k + j * ld, n);
+}
+void vec_weighted_rows_f32(const float* w, const float* x, int64_t ld, int rows, float* y, int64_t n) {
+  for (int r = 0; r < rows; ++r) vec_axpy_f32(w[r], x + r * ld, y, n);
+}
+float vec_exp_scaled_f32(float* x, int64_t n, float scale, float shift) {
+  float sum = 0.f;
+  for (int64_t i = 0; i < n; ++i) sum += (x[i] = std::exp(x[i] * scale - shift));
+  return sum;
+}
 }  // namespace scalar
 
 float vec_dot_f32(const float* a, const float* b, int64_t n) {
@@ -29,6 +42,21 @@ void vec_axpy_f32(float a, const float* x, float* y, int64_t n) {
 }
 float vec_sumsq_f32(const float* x, int64_t n) {
   return use_avx2() ? avx2::vec_sumsq_f32(x, n) : scalar::vec_sumsq_f32(x, n);
+}
+void vec_dot8_f32(const float* q, const float* k, int64_t ld, int64_t n, float* out) {
+  if (use_avx2())
+    avx2::vec_dot8_f32(q, k, ld, n, out);
+  else
+    scalar::vec_dot8_f32(q, k, ld, n, out);
+}
+void vec_weighted_rows_f32(const float* w, const float* x, int64_t ld, int rows, float* y, int64_t n) {
+  if (use_avx2())
+    avx2::vec_weighted_rows_f32(w, x, ld, rows, y, n);
+  else
+    scalar::vec_weighted_rows_f32(w, x, ld, rows, y, n);
+}
+float vec_exp_scaled_f32(float* x, int64_t n, float scale, float shift) {
+  return use_avx2() ? avx2::vec_exp_scaled_f32(x, n, scale, shift) : scalar::vec_exp_scaled_f32(x, n, scale, shift);
 }
 
 }  // namespace first
