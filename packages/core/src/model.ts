@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "
 import { dirname, join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { renderChat, type ChatMessage } from "./chat-template.js";
-import { AbortedError, ContextLengthError, EngineError, FirstError, KvCapacityError, ModelClosedError, ModelLoadError } from "./errors.js";
+import { AbortedError, ContextLengthError, EngineError, FirstError, InvalidOptionError, KvCapacityError, ModelClosedError, ModelLoadError } from "./errors.js";
 import {
   routersPlan,
   validateGenerateOptions,
@@ -171,6 +171,23 @@ export class LoadedModel {
       `The prompt has ${prompt.length} tokens; the context holds ${ctx} (prompt plus at least one generated token).`);
     const maxTokens = Math.min(options.maxTokens ?? 256, ctx - prompt.length);
     return new Generation(this, prompt, maxTokens, options);
+  }
+
+  /**
+   * `n` generations of the same prompt (OpenAI's `n`): the prompt is prefilled
+   * once and the other choices fork its KV blocks (copy-on-write), each with its
+   * own sampler; choice i draws with `seed + i` when a seed is given.
+   */
+  generateChoices(input: string | ChatMessage[] | { tokens: number[] }, n: number, options: GenerateOptions = {}): Generation[] {
+    if (!Number.isInteger(n) || n < 1) throw new InvalidOptionError("n", `must be an integer >= 1, got ${n}`);
+    const first = this.generate(input, options);
+    const prompt = first.promptTokens;
+    const gens = [first];
+    for (let i = 1; i < n; i++) {
+      const seed = options.seed === undefined ? undefined : options.seed + i;
+      gens.push(new Generation(this, prompt, first.maxTokens, { ...options, seed }, first.requestId));
+    }
+    return gens;
   }
 
   /** @internal */
@@ -344,7 +361,17 @@ export class Generation implements AsyncIterable<GenerationChunk> {
   private ended = false;
   private failure: unknown = null;
 
-  constructor(model: LoadedModel, prompt: number[], maxTokens: number, options: GenerateOptions) {
+  /** @internal The worker's id for this request. */
+  requestId = 0;
+  /** @internal */
+  readonly promptTokens: number[];
+  /** @internal */
+  readonly maxTokens: number;
+
+  /** `forkOf`: the request id of an earlier choice on the same prompt, whose prompt blocks this one shares. */
+  constructor(model: LoadedModel, prompt: number[], maxTokens: number, options: GenerateOptions, forkOf?: number) {
+    this.promptTokens = prompt;
+    this.maxTokens = maxTokens;
     const cancelBuf = new SharedArrayBuffer(4);
     const cancel = new Int32Array(cancelBuf);
     const stops = options.stop ?? [];
@@ -398,7 +425,7 @@ export class Generation implements AsyncIterable<GenerationChunk> {
           },
         });
       };
-      const id = model.submit(
+      const id = (this.requestId = model.submit(
         {
           prompt,
           maxTokens,
@@ -415,6 +442,7 @@ export class Generation implements AsyncIterable<GenerationChunk> {
           plan: routersPlan(options) ?? options.plan ?? { kind: "full" },
           topLogprobs: options.logprobs,
           cancel: cancelBuf,
+          forkOf,
         },
         (m) => {
           if (m.type === "prefilled") {
@@ -456,7 +484,7 @@ export class Generation implements AsyncIterable<GenerationChunk> {
             reject(err);
           }
         },
-      );
+      ));
     });
     this.result.catch(() => undefined); // the iterator reports the error too
   }

@@ -47,6 +47,8 @@ export interface ServerOptions {
   queue?: number;
   /** Context length (default: the model's). */
   ctx?: number;
+  /** Prompts longer than this prefill this many tokens per step beside running streams (full model and fixed policies; 0: whole). Default 64. */
+  prefillChunk?: number;
   /** Required as "Authorization: Bearer KEY" on every route but /health. */
   apiKey?: string;
   /** Allowed CORS origins ("*" for any). */
@@ -97,7 +99,7 @@ export function createServer(o: ServerOptions): FirstServer {
 
   // --- loading -------------------------------------------------------------
   const ready = (async () => {
-    const engineOptions = { threads: o.threads, contextLength: o.ctx, maxSequences: parallel };
+    const engineOptions = { threads: o.threads, contextLength: o.ctx, maxSequences: parallel, prefillChunk: o.prefillChunk };
     const bases: { id: string; path: string }[] = [];
     for (const m of o.models) {
       const path = await resolveModelPath(m.source, { pull: true });
@@ -325,9 +327,8 @@ export function createServer(o: ServerOptions): FirstServer {
     metrics.queueTime.observe({ model: e.id }, (admitted - arrived) / 1000);
     const id = `${kind === "chat" ? "chatcmpl" : "cmpl"}-${randomUUID()}`;
     const base: GenerateOptions = { ...options, ...layers, maxTokens, logprobs, signal: abort.signal };
-    const gens = Array.from({ length: n }, (_, i) =>
-      e.model.generate({ tokens: prompt }, { ...base, seed: options.seed === undefined ? undefined : options.seed + i }),
-    );
+    // One prefill; the other choices fork its KV blocks (choice i draws with seed + i).
+    const gens = e.model.generateChoices({ tokens: prompt }, n, base);
     const stream = b.stream === true;
     const finish = (results: (GenerationResult | null)[]) => {
       const done = results.filter((r): r is GenerationResult => r !== null);

@@ -14,6 +14,8 @@ export interface PrefillEntry {
 export interface DecodeEntry {
   seq: number;
   token: number;
+  /** Several tokens instead of `token` (a slice of a prompt prefilled in chunks); the logits row is its last position's. */
+  tokens?: Int32Array;
   /** executed[l] = true when the sequence runs layer l (fixed at prefill). */
   executed: boolean[];
 }
@@ -72,9 +74,9 @@ export class BatchRunner {
     }
   }
 
-  /** One decode step for every entry (one token each). */
+  /** One step for every entry (one token each, or a prompt slice), each through its own layers. */
   decode(entries: DecodeEntry[]): Float32Array {
-    const tokens = entries.map((e) => ({ seq: e.seq, tokens: Int32Array.of(e.token) }));
+    const tokens = entries.map((e) => ({ seq: e.seq, tokens: e.tokens ?? Int32Array.of(e.token) }));
     this.engine.beginBatch(tokens);
     this.drive(entries.length, this.nLayers, (l, i) => (entries[i].executed[l] ? 1 : 0));
     return this.finish(entries.length);

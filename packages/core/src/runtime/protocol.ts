@@ -7,6 +7,14 @@ export interface EngineLoadOptions {
   kvBlocks?: number;
   maxSequences?: number;
   contextLength?: number;
+  /**
+   * Prompts longer than this are prefilled this many tokens per step, between
+   * the decode steps of running sequences (so they keep streaming), when the
+   * layers are known before the prefill (the full model, a fixed mask or
+   * policy); routers decide from the whole prompt and prefill it at once.
+   * 0: whole prompts. Default 64.
+   */
+  prefillChunk?: number;
   /** A LoRA adapter to apply (read and validated on the main thread). */
   lora?: import("../lora/engine-lora.js").EngineLoraPayload;
 }
@@ -42,6 +50,8 @@ export interface GenerateRequest {
   topLogprobs?: number;
   /** Int32 flag the main thread sets to 1 to cancel (shared memory: no message round trip). */
   cancel: SharedArrayBuffer;
+  /** Another choice of the same prompt (its request id): when both wait together, this one forks its prefilled blocks. */
+  forkOf?: number;
 }
 
 /** Log-probabilities of `continuation` after `prompt`, layers decided from the prompt (runtime/score.ts). */

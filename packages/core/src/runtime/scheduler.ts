@@ -1,6 +1,8 @@
 // Continuous batching inside the engine worker: new requests are prefilled,
 // then every active sequence advances one token per step in a single batched
-// decode, each with its own fixed set of executed layers.
+// decode, each with its own fixed set of executed layers. A long prompt whose
+// layers are known up front is prefilled a chunk per step, in the same batch
+// as the decode of the running sequences, so they keep streaming meanwhile.
 import { performance } from "node:perf_hooks";
 import type { NativeEngine } from "../native.js";
 import { Sampler } from "../sampling/index.js";
@@ -28,6 +30,20 @@ interface Active {
 
 const isKvFull = (err: unknown) => (err as { code?: string })?.code === "KV_CAPACITY";
 
+/** A prompt being prefilled a chunk per step. */
+interface Chunked {
+  req: GenerateRequest;
+  seq: number;
+  sampler: Sampler;
+  cancel: Int32Array;
+  executed: boolean[];
+  probabilities: (number | null)[] | null;
+  offset: number; // prompt tokens prefilled so far
+  t0: number;
+}
+
+const DEFAULT_PREFILL_CHUNK = 64;
+
 export class Scheduler {
   private readonly runner: BatchRunner;
   private readonly pending: GenerateRequest[] = [];
@@ -38,6 +54,10 @@ export class Scheduler {
   private ended = 0;
   private readonly active: Active[] = [];
   private running = false;
+  private chunked: Chunked | null = null;
+  // A chunked prefill that ran out of KV blocks starts again once this many sequences have ended.
+  private chunkWaitFor = 0;
+  private readonly prefillChunk: number;
 
   constructor(
     private readonly engine: NativeEngine,
@@ -45,8 +65,11 @@ export class Scheduler {
     dModel: number,
     private readonly vocab: number,
     private readonly post: (msg: FromWorker) => void,
+    prefillChunk = DEFAULT_PREFILL_CHUNK,
   ) {
     this.runner = new BatchRunner(engine, nLayers, dModel, vocab);
+    if (!Number.isInteger(prefillChunk) || prefillChunk < 0) throw new Error(`prefillChunk must be an integer >= 0, got ${prefillChunk}`);
+    this.prefillChunk = prefillChunk;
   }
 
   submit(req: GenerateRequest): void {
@@ -63,14 +86,15 @@ export class Scheduler {
       // Resume preempted sequences first, then start new requests, while the pool has room.
       while (this.preempted.length > 0 && (this.ended >= this.preempted[0].waitFor || this.active.length === 0) && this.resume(this.preempted[0]))
         this.preempted.shift();
-      while (this.preempted.length === 0 && this.pending.length > 0 && this.prefill(this.pending[0])) this.pending.shift();
-      if (this.active.length > 0) this.decodeStep();
+      const mayStart = () => this.chunked === null && (this.ended >= this.chunkWaitFor || this.active.length === 0);
+      while (this.preempted.length === 0 && this.pending.length > 0 && mayStart() && this.prefill(this.pending[0])) this.pending.shift();
+      if (this.active.length > 0 || this.chunked !== null) this.decodeStep();
       else if (this.preempted.length > 0 || this.pending.length > 0) this.failFirstWaiting();
     } catch (err) {
       // Errors are handled per request below; reaching here is a bug.
       for (const a of this.active.splice(0)) this.fail(a.req.id, err, a.seq);
     }
-    if (this.pending.length > 0 || this.active.length > 0 || this.preempted.length > 0) setImmediate(() => this.loop());
+    if (this.pending.length > 0 || this.active.length > 0 || this.preempted.length > 0 || this.chunked !== null) setImmediate(() => this.loop());
     else this.running = false;
   }
 
@@ -90,25 +114,13 @@ export class Scheduler {
       const planner = plannerFor(req.plan, this.nLayers);
       seq = this.engine.createSequence();
       const t0 = performance.now();
+      if (this.prefillChunk > 0 && req.prompt.length > this.prefillChunk && layersKnownUpFront(planner, this.nLayers)) {
+        const executed = Array.from({ length: this.nLayers }, (_, l) => planner.decide(l, null));
+        this.chunked = { req, seq, sampler, cancel, executed, probabilities: planner.probabilities ?? null, offset: 0, t0 };
+        return true;
+      }
       const { executed, logits } = this.runner.prefill([{ seq, tokens: Int32Array.from(req.prompt), planner }]);
-      const history = req.prompt.slice();
-      const row = logits.subarray(0, this.vocab);
-      const token = sampler.sample(row, history);
-      const prefillMs = performance.now() - t0;
-      const kv = this.engine.kvStats(seq);
-      this.post({
-        type: "prefilled",
-        id: req.id,
-        executed: executed[0],
-        probabilities: planner.probabilities ?? null,
-        prefillMs,
-        kvBlocks: kv.sequenceBlocks ?? 0,
-        kvBytes: (kv.sequenceBlocks ?? 0) * kv.blockBytes,
-      });
-      const a: Active = {
-        req, seq, sampler, cancel, history, generated: 0, executed: executed[0], next: token, decodeMs: 0, decodeSteps: 0, batchPeak: 0, preemptions: 0, waitFor: 0,
-      };
-      if (!this.emit(a, token, row)) this.active.push(a);
+      this.started({ req, seq, sampler, cancel, executed: executed[0], probabilities: planner.probabilities ?? null, offset: req.prompt.length, t0 }, logits.subarray(0, this.vocab));
     } catch (err) {
       if (isKvFull(err) && this.active.length > 0) {
         this.free(seq);
@@ -192,13 +204,42 @@ export class Scheduler {
     for (let i = this.active.length - 1; i >= 0; i--) {
       if (Atomics.load(this.active[i].cancel, 0) !== 0) this.finish(this.active.splice(i, 1)[0], "aborted");
     }
-    if (this.active.length === 0) return;
+    const c = this.chunked;
+    if (c !== null && Atomics.load(c.cancel, 0) !== 0) {
+      this.chunked = null;
+      this.free(c.seq);
+      this.ended++;
+      this.post({ type: "done", id: c.req.id, reason: "aborted", decodeMs: 0, decodeSteps: 0, batchPeak: 0 });
+      return this.decodeStep();
+    }
+    if (this.active.length === 0 && this.chunked === null) return;
     const entries: DecodeEntry[] = this.active.map((a) => ({ seq: a.seq, token: a.next, executed: a.executed }));
+    // The next slice of a chunked prefill rides along (the batch's last entry).
+    let chunkEnd = 0;
+    if (c !== null) {
+      chunkEnd = Math.min(c.req.prompt.length, c.offset + this.prefillChunk);
+      entries.push({ seq: c.seq, token: 0, tokens: Int32Array.from(c.req.prompt.slice(c.offset, chunkEnd)), executed: c.executed });
+    }
     const t0 = performance.now();
     let logits: Float32Array;
     try {
       logits = this.runner.decode(entries);
     } catch (err) {
+      if (c !== null && (!isKvFull(err) || this.active.length === 0)) {
+        // The prefill's own failure (or a pool too small for it alone): it fails, the others go on.
+        this.chunked = null;
+        this.fail(c.req.id, err, c.seq);
+        return this.active.length > 0 ? this.decodeStep() : undefined;
+      }
+      if (c !== null) {
+        // Out of KV blocks: the prefill in progress gives way (blocks freed, started again
+        // once another sequence has ended) and the running sequences take this step.
+        this.chunked = null;
+        this.free(c.seq);
+        this.chunkWaitFor = this.ended + 1;
+        this.pending.unshift(c.req);
+        return this.decodeStep();
+      }
       // Out of KV blocks: the youngest sequence gives its blocks back and is recomputed
       // later; the others retry next step. Any other error (or a lone sequence) fails it.
       const victim = this.active.pop()!;
@@ -224,6 +265,67 @@ export class Scheduler {
       if (this.emit(a, token, row)) done.push(a);
     });
     for (const a of done) this.active.splice(this.active.indexOf(a), 1);
+    if (c !== null) {
+      if (chunkEnd < c.req.prompt.length) c.offset = chunkEnd;
+      else this.finishChunked(c, logits.subarray((entries.length - 1) * this.vocab, entries.length * this.vocab));
+    }
+  }
+
+  /** The last slice of a chunked prefill ran: its first token is sampled and it decodes with the others from now on. */
+  private finishChunked(c: Chunked, row: Float32Array): void {
+    this.chunked = null;
+    this.started(c, row);
+  }
+
+  /**
+   * A prompt is prefilled (`row`: its next-token logits): the other choices of
+   * the same prompt waiting behind it fork its blocks, then each samples its
+   * first token with its own sampler and joins the running sequences.
+   */
+  private started(p: Chunked, row: Float32Array): void {
+    const forks: { req: GenerateRequest; seq: number }[] = [];
+    for (let i = 0; i < this.pending.length; ) {
+      const r = this.pending[i];
+      if (r.forkOf !== p.req.id) {
+        i++;
+        continue;
+      }
+      this.pending.splice(i, 1);
+      if (Atomics.load(new Int32Array(r.cancel), 0) !== 0) {
+        this.post({ type: "done", id: r.id, reason: "aborted", decodeMs: 0, decodeSteps: 0, batchPeak: 0 });
+        continue;
+      }
+      forks.push({ req: r, seq: this.engine.forkSequence(p.seq) });
+    }
+    // Samplers may change the row they read: each choice gets its own copy.
+    const rows = forks.map(() => Float32Array.from(row));
+    this.join(p.req, p.seq, p.sampler, p.cancel, p.executed, p.probabilities, p.t0, row);
+    forks.forEach((f, i) => {
+      const cancel = new Int32Array(f.req.cancel);
+      this.join(f.req, f.seq, new Sampler(f.req.sampling), cancel, p.executed.slice(), p.probabilities, p.t0, rows[i]);
+    });
+  }
+
+  private join(
+    req: GenerateRequest, seq: number, sampler: Sampler, cancel: Int32Array, executed: boolean[],
+    probabilities: (number | null)[] | null, t0: number, row: Float32Array,
+  ): void {
+    const history = req.prompt.slice();
+    const token = sampler.sample(row, history);
+    const kv = this.engine.kvStats(seq);
+    this.post({
+      type: "prefilled",
+      id: req.id,
+      executed,
+      probabilities,
+      prefillMs: performance.now() - t0,
+      kvBlocks: kv.sequenceBlocks ?? 0,
+      kvBytes: (kv.sequenceBlocks ?? 0) * kv.blockBytes,
+    });
+    const a: Active = {
+      req, seq, sampler, cancel, history, generated: 0, executed, next: token, decodeMs: 0, decodeSteps: 0, batchPeak: 0, preemptions: 0, waitFor: 0,
+    };
+    if (!this.emit(a, token, row)) this.active.push(a);
   }
 
   private fail(id: number, err: unknown, seq: number): void {
@@ -238,6 +340,13 @@ export class Scheduler {
     const e = err as { message?: string; code?: string };
     this.post({ type: "error", id, message: e?.message ?? String(err), code: e?.code });
   }
+}
+
+/** Whether the plan's layers are decided without looking at the prompt's hidden states (so it can be prefilled in slices). */
+function layersKnownUpFront(planner: ReturnType<typeof plannerFor>, nLayers: number): boolean {
+  if (planner.probe !== undefined) return false;
+  for (let l = 0; l < nLayers; l++) if (planner.needsHidden(l)) return false;
+  return true;
 }
 
 /** log softmax of the model's logits at `token`, and the `top` most likely tokens with theirs. */

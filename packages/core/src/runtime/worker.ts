@@ -34,7 +34,7 @@ port.on("message", (msg: ToWorker) => {
       engine = new Engine(model, msg.options);
       if (msg.options.lora) applyLora(engine, msg.options.lora);
       config = model.config();
-      scheduler = new Scheduler(engine, config.nLayers, config.dModel, config.vocabSize, post);
+      scheduler = new Scheduler(engine, config.nLayers, config.dModel, config.vocabSize, post, msg.options.prefillChunk);
       post({ type: "loaded", config, engine: engine.info() });
     } catch (err) {
       post({ type: "load-error", message: (err as Error).message });
