@@ -33,10 +33,10 @@ export function intOption(name: string, value: string | undefined, fallback: num
   return n;
 }
 
-/** A comma-separated list of positive integers, e.g. "1,2". */
-export function intListOption(name: string, value: string | undefined, fallback: number[]): number[] {
+/** A comma-separated list of integers >= min (default 1), e.g. "1,2". */
+export function intListOption(name: string, value: string | undefined, fallback: number[], min = 1): number[] {
   if (value === undefined) return fallback;
   const list = value.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
   if (list.length === 0) fail(`--${name} needs at least one value`);
-  return list.map((s) => intOption(name, s, 1));
+  return list.map((s) => intOption(name, s, 1, min));
 }

@@ -1,8 +1,8 @@
 // @first/bench: the speed and trade-off benchmarks shared by `first bench` and benchmarks/.
 export { measureRep, agreement, tokensPerSecond, type RepTiming, type FirstRep } from "./measure.js";
 export { summarizeValues, round, roundSummary, type Summary } from "./stats.js";
-export { loadLlamaCppPeer, type LlamaCppPeer, type LlamaCppContext, type LlamaCppInfo } from "./llama-peer.js";
-export { promptText, detokenizeWikitext, type PromptText } from "./prompt-text.js";
+export { loadLlamaCppPeer, type LlamaCppPeer, type LlamaCppContext, type LlamaCppParallelContext, type LlamaCppInfo } from "./llama-peer.js";
+export { promptText, detokenizeWikitext, detokenizeWikitextParagraphs, type PromptText } from "./prompt-text.js";
 export {
   runSpeedBench,
   describeModel,

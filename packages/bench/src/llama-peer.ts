@@ -32,6 +32,11 @@ export interface LlamaCppPeer {
   tokenize(text: string): number[];
   /** A context for one thread count: `contextSize` tokens, the whole prompt in one batch. */
   context(threads: number, contextSize: number, batchSize: number): Promise<LlamaCppContext>;
+  /**
+   * A context of `sequences` parallel sequences of `contextSize` tokens each:
+   * streams running at once are evaluated together in llama.cpp's batches.
+   */
+  parallelContext(threads: number, contextSize: number, sequences: number, batchSize: number): Promise<LlamaCppParallelContext>;
   dispose(): Promise<void>;
 }
 
@@ -44,6 +49,12 @@ export interface LlamaCppContext {
    * sampled token; decode: from there to the last sampled token.
    */
   rep(prompt: readonly number[], decodeSteps: number): Promise<RepTiming>;
+  dispose(): Promise<void>;
+}
+
+export interface LlamaCppParallelContext {
+  /** Greedy generation on a free sequence (from an empty cache): `onToken` for each sampled token, up to `maxTokens` or end of generation. */
+  stream(prompt: readonly number[], maxTokens: number, onToken: (token: number) => void): Promise<void>;
   dispose(): Promise<void>;
 }
 
@@ -96,6 +107,31 @@ class NodeLlamaCppPeer implements LlamaCppPeer {
       sequences: 1,
     });
     return new NodeLlamaCppContext(context);
+  }
+
+  async parallelContext(threads: number, contextSize: number, sequences: number, batchSize: number): Promise<LlamaCppParallelContext> {
+    const context = await this.model.createContext({
+      contextSize,
+      batchSize,
+      threads: { ideal: threads, min: threads },
+      sequences,
+    });
+    return {
+      async stream(prompt, maxTokens, onToken) {
+        const sequence = context.getSequence();
+        try {
+          let n = 0;
+          for await (const token of sequence.evaluate(prompt.map((id) => id as Token), { temperature: 0 })) {
+            if (sequence.model.isEogToken(token)) break;
+            onToken(token);
+            if (++n >= maxTokens) break;
+          }
+        } finally {
+          sequence.dispose();
+        }
+      },
+      dispose: () => context.dispose(),
+    };
   }
 
   async dispose(): Promise<void> {
