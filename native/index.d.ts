@@ -50,6 +50,8 @@ export interface EngineOptions {
 export interface BatchEntry {
   seq: number;
   tokens: Int32Array | number[];
+  /** The adapter this entry's rows take: 0 none, k adapter k; absent: the engine's default. */
+  adapter?: number;
 }
 
 export interface KvStats {
@@ -77,7 +79,10 @@ export declare class Engine {
   kvStats(seq?: number): KvStats;
   info(): { threads: number; contextLength: number; kernels: string; maxBlocks: number };
   /** Unmerged LoRA on one projection: y += scale * B (A x). A is [rank x in], B is [out x rank], row-major. */
-  setLora(layer: number, module: "q" | "k" | "v" | "o" | "gate" | "up" | "down" | string, a: Float32Array, b: Float32Array, scale: number): void;
+  /** Part of adapter `adapter` (1..64, numbered without gaps; default 1). */
+  setLora(layer: number, module: "q" | "k" | "v" | "o" | "gate" | "up" | "down" | string, a: Float32Array, b: Float32Array, scale: number, adapter?: number): void;
+  /** The adapter of batch entries that name none: 0 the base model; default adapter 1 when it exists. */
+  setDefaultAdapter(adapter: number): void;
   clearLora(): void;
 }
 

@@ -137,6 +137,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                            InstanceMethod("info", &EngineWrap::Info),
                            InstanceMethod("setLora", &EngineWrap::SetLora),
                            InstanceMethod("clearLora", &EngineWrap::ClearLora),
+                           InstanceMethod("setDefaultAdapter", &EngineWrap::SetDefaultAdapter),
                        });
   }
 
@@ -200,6 +201,11 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
       entries[i].seq = e.Get("seq").As<Napi::Number>().Int32Value();
       auto toks = int32_array(env, e.Get("tokens"), "batch entry tokens");
       entries[i].tokens.assign(toks.begin(), toks.end());
+      Napi::Value ad = e.Get("adapter");
+      if (!ad.IsUndefined()) {
+        if (!ad.IsNumber()) throw Napi::TypeError::New(env, "batch entry adapter must be a number");
+        entries[i].adapter = ad.As<Napi::Number>().Int32Value();
+      }
     }
     guard(env, [&] { engine_->begin_batch(entries); });
     return env.Undefined();
@@ -259,7 +265,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
       return o;
     });
   }
-  // setLora(layer, module, A: Float32Array [rank x in], B: Float32Array [out x rank], scale)
+  // setLora(layer, module, A: Float32Array [rank x in], B: Float32Array [out x rank], scale, adapter = 1)
   Napi::Value SetLora(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     int layer = int_arg(info, 0, "layer");
@@ -269,6 +275,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     auto a = info[2].As<Napi::Float32Array>();
     auto b = info[3].As<Napi::Float32Array>();
     float scale = info[4].As<Napi::Number>().FloatValue();
+    int adapter = 1;
+    if (info.Length() > 5 && !info[5].IsUndefined()) adapter = int_arg(info, 5, "adapter");
     guard(env, [&] {
       const auto& c = engine_->config();
       const first::LoraModule m = first::parse_lora_module(module);
@@ -282,9 +290,15 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
       const int64_t rank = static_cast<int64_t>(a.ElementLength()) / in;
       if (static_cast<int64_t>(b.ElementLength()) != out * rank)
         throw first::Error("LoRA B for " + module + " must hold " + std::to_string(out) + " x " + std::to_string(rank) + " floats");
-      engine_->set_lora(layer, module, static_cast<int>(rank), a.Data(), b.Data(), scale);
+      engine_->set_lora(layer, module, static_cast<int>(rank), a.Data(), b.Data(), scale, adapter);
     });
     return env.Undefined();
+  }
+  // setDefaultAdapter(adapter): the adapter of batch entries that name none (0: the base model).
+  Napi::Value SetDefaultAdapter(const Napi::CallbackInfo& info) {
+    int adapter = int_arg(info, 0, "adapter");
+    guard(info.Env(), [&] { engine_->set_default_adapter(adapter); });
+    return info.Env().Undefined();
   }
   Napi::Value ClearLora(const Napi::CallbackInfo& info) {
     engine_->clear_lora();

@@ -96,7 +96,12 @@ void Engine::begin_batch(const std::vector<BatchEntry>& in) {
     if (static_cast<int64_t>(pos0) + static_cast<int64_t>(e.tokens.size()) > ctx_len_)
       throw Error("context length exceeded: sequence " + std::to_string(e.seq) + " would hold " +
                   std::to_string(pos0 + e.tokens.size()) + " tokens, the context holds " + std::to_string(ctx_len_));
-    entries.push_back({e.seq, pos0, static_cast<int>(e.tokens.size()), rows});
+    int adapter = e.adapter;
+    if (adapter == -1) adapter = default_adapter_ >= 0 ? default_adapter_ : (adapters_.empty() ? 0 : 1);
+    if (adapter < 0 || adapter > static_cast<int>(adapters_.size()))
+      throw Error("batch entry for sequence " + std::to_string(e.seq) + " names adapter " + std::to_string(e.adapter) +
+                  "; the engine has " + std::to_string(adapters_.size()));
+    entries.push_back({e.seq, pos0, static_cast<int>(e.tokens.size()), rows, adapter});
     rows += static_cast<int64_t>(e.tokens.size());
   }
   const int d = config().d_model;
@@ -176,12 +181,31 @@ const LowRank* decode_form(const LayerLora* lora, LoraModule m) {
   const LoraAdapter* a = lora->module[static_cast<int>(m)];
   return a ? &a->decode : nullptr;
 }
+
+// Each run's low-rank term of module m: Y rows += scale B (A X rows).
+void add_runs(const std::vector<LoraRun>& runs, LoraModule m, const float* X, int64_t ldx, float* Y, int64_t ldy,
+              float* t, ThreadPool& pool) {
+  int64_t max_rank = 0;
+  for (const LoraRun& r : runs)
+    if (r.lora && r.lora->module[static_cast<int>(m)]) max_rank = std::max<int64_t>(max_rank, r.lora->module[static_cast<int>(m)]->rank);
+  for (const LoraRun& r : runs) {
+    const LoraAdapter* ad = r.lora ? r.lora->module[static_cast<int>(m)] : nullptr;
+    if (ad) lora_forward(*ad, X + r.row0 * ldx, r.n, ldx, Y + r.row0 * ldy, ldy, t + r.row0 * max_rank, pool);
+  }
+}
 }  // namespace
 
 void layer_qkv(const ModelConfig& c, const LayerWeights& L, const LayerLora* lora, const float* x, int64_t n,
-               const LayerActs& a, ThreadPool& pool, MatmulScratch& mm) {
+               const LayerActs& a, ThreadPool& pool, MatmulScratch& mm, const std::vector<LoraRun>* runs) {
   const int d = c.d_model, qd = c.q_dim(), kvd = c.kv_dim();
   rmsnorm(x, L.attn_norm.data(), a.xn, n, d, c.rms_eps);
+  if (runs) {
+    matmul_multi({&L.wq, &L.wk, &L.wv}, a.xn, n, d, {a.q, a.k, a.v}, {qd, kvd, kvd}, pool, mm);
+    add_runs(*runs, LoraModule::Q, a.xn, d, a.q, qd, a.lora_t[0], pool);
+    add_runs(*runs, LoraModule::K, a.xn, d, a.k, kvd, a.lora_t[1], pool);
+    add_runs(*runs, LoraModule::V, a.xn, d, a.v, kvd, a.lora_t[2], pool);
+    return;
+  }
   if (fused_lora(lora, n)) {
     const std::vector<const LowRank*> lr = {decode_form(lora, LoraModule::Q), decode_form(lora, LoraModule::K),
                                             decode_form(lora, LoraModule::V)};
@@ -197,8 +221,13 @@ void layer_qkv(const ModelConfig& c, const LayerWeights& L, const LayerLora* lor
 }
 
 void layer_attn_out(const ModelConfig& c, const LayerWeights& L, const LayerLora* lora, float* x, int64_t n,
-                    const LayerActs& a, ThreadPool& pool, MatmulScratch& mm) {
+                    const LayerActs& a, ThreadPool& pool, MatmulScratch& mm, const std::vector<LoraRun>* runs) {
   const int d = c.d_model, qd = c.q_dim();
+  if (runs) {
+    matmul(L.wo, a.att, n, qd, x, d, /*accumulate=*/true, pool, mm);
+    add_runs(*runs, LoraModule::O, a.att, qd, x, d, a.lora_t[3], pool);
+    return;
+  }
   if (fused_lora(lora, n)) {
     matmul(L.wo, a.att, n, qd, x, d, /*accumulate=*/true, pool, mm, decode_form(lora, LoraModule::O));
     return;
@@ -209,11 +238,20 @@ void layer_attn_out(const ModelConfig& c, const LayerWeights& L, const LayerLora
 }
 
 void layer_mlp(const ModelConfig& c, const LayerWeights& L, const LayerLora* lora, float* x, int64_t n,
-               const LayerActs& a, ThreadPool& pool, MatmulScratch& mm) {
+               const LayerActs& a, ThreadPool& pool, MatmulScratch& mm, const std::vector<LoraRun>* runs) {
   const int d = c.d_model, ff = c.ffn_dim;
   const int g = static_cast<int>(LoraModule::Gate), u = static_cast<int>(LoraModule::Up),
             dn = static_cast<int>(LoraModule::Down);
   rmsnorm(x, L.ffn_norm.data(), a.xn, n, d, c.rms_eps);
+  if (runs) {
+    matmul_multi({&L.w_gate, &L.w_up}, a.xn, n, d, {a.gate, a.up}, {ff, ff}, pool, mm);
+    add_runs(*runs, LoraModule::Gate, a.xn, d, a.gate, ff, a.lora_t[g], pool);
+    add_runs(*runs, LoraModule::Up, a.xn, d, a.up, ff, a.lora_t[u], pool);
+    silu_mul(a.gate, a.up, a.act, n * ff);
+    matmul(L.w_down, a.act, n, ff, x, d, /*accumulate=*/true, pool, mm);
+    add_runs(*runs, LoraModule::Down, a.act, ff, x, d, a.lora_t[dn], pool);
+    return;
+  }
   if (fused_lora(lora, n)) {
     const std::vector<const LowRank*> lr = {decode_form(lora, LoraModule::Gate), decode_form(lora, LoraModule::Up)};
     matmul_multi({&L.w_gate, &L.w_up}, a.xn, n, d, {a.gate, a.up}, {ff, ff}, pool, mm, &lr);
@@ -252,22 +290,40 @@ void Engine::layer_forward(int layer, float* x, int64_t n, const std::vector<int
   acts.gate = gate_.data();
   acts.up = up_.data();
   acts.act = gate_.data();
-  const LayerLora* lora = nullptr;
-  if (!lora_.empty() && lora_[layer].any()) {
-    lora = &lora_[layer];
-    size_t total = 0;
-    for (const LoraAdapter* ad : lora->module)
-      if (ad) total += static_cast<size_t>(n) * ad->rank;
+  // Consecutive entries taking the same adapter form a run; one run is the
+  // common case (and keeps the fused decode path).
+  std::vector<LoraRun> runs;
+  {
+    int64_t row = 0;
+    for (int e : which) {
+      const LayerLora* l = layer_lora(entries_[e].adapter, layer);
+      if (!runs.empty() && runs.back().lora == l) runs.back().n += entries_[e].n;
+      else runs.push_back({row, entries_[e].n, l});
+      row += entries_[e].n;
+    }
+  }
+  const bool mixed = runs.size() > 1;
+  const LayerLora* lora = mixed ? nullptr : runs[0].lora;
+  // lora_t[m]: n x rank (one adapter) or n x the largest rank among the runs.
+  int64_t rank[kLoraModules] = {};
+  for (const LoraRun& r : runs)
+    if (r.lora)
+      for (int m = 0; m < kLoraModules; ++m)
+        if (const LoraAdapter* ad = r.lora->module[m]) rank[m] = std::max<int64_t>(rank[m], ad->rank);
+  size_t total = 0;
+  for (int m = 0; m < kLoraModules; ++m) total += static_cast<size_t>(n) * rank[m];
+  if (total > 0) {
     grow(lora_t_, total);
     size_t off = 0;
     for (int m = 0; m < kLoraModules; ++m)
-      if (const LoraAdapter* ad = lora->module[m]) {
+      if (rank[m] > 0) {
         acts.lora_t[m] = lora_t_.data() + off;
-        off += static_cast<size_t>(n) * ad->rank;
+        off += static_cast<size_t>(n) * rank[m];
       }
   }
+  const std::vector<LoraRun>* mixed_runs = mixed ? &runs : nullptr;
 
-  layer_qkv(c, L, lora, x, n, acts, pool_, mm_);
+  layer_qkv(c, L, lora, x, n, acts, pool_, mm_, mixed_runs);
 
   // RoPE on queries in place; keys are rotated while being written into the
   // cache, values copied straight in.
@@ -291,23 +347,37 @@ void Engine::layer_forward(int layer, float* x, int64_t n, const std::vector<int
     }
   }
   attention(kv_, layer, ab, c.n_heads, c.n_kv_heads, c.head_dim, pool_);
-  layer_attn_out(c, L, lora, x, n, acts, pool_, mm_);
-  layer_mlp(c, L, lora, x, n, acts, pool_, mm_);
+  layer_attn_out(c, L, lora, x, n, acts, pool_, mm_, mixed_runs);
+  layer_mlp(c, L, lora, x, n, acts, pool_, mm_, mixed_runs);
 }
 
-void Engine::set_lora(int layer, const std::string& module, int rank, const float* A, const float* B, float scale) {
+const LayerLora* Engine::layer_lora(int adapter, int layer) const {
+  if (adapter <= 0 || adapter > static_cast<int>(adapters_.size())) return nullptr;
+  const LayerLora& l = adapters_[adapter - 1].layers[layer];
+  return l.any() ? &l : nullptr;
+}
+
+void Engine::set_lora(int layer, const std::string& module, int rank, const float* A, const float* B, float scale,
+                      int adapter) {
   const ModelConfig& c = config();
+  if (adapter < 1 || adapter > kMaxAdapters)
+    throw Error("set_lora: adapter must be in 1.." + std::to_string(kMaxAdapters) + ", got " + std::to_string(adapter));
+  if (adapter > static_cast<int>(adapters_.size()) + 1)
+    throw Error("set_lora: adapters are numbered from 1 without gaps; the next is " + std::to_string(adapters_.size() + 1));
   if (layer < 0 || layer >= c.n_layers) throw Error("set_lora: layer " + std::to_string(layer) + " out of range");
   const LoraModule m = parse_lora_module(module);
   if (rank <= 0 || rank > 4096) throw Error("set_lora: rank must be in 1..4096");
   if (!A || !B) throw Error("set_lora: missing A or B");
   const LayerWeights& L = model_.layer(layer);
   const WeightView* w[kLoraModules] = {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down};
-  if (lora_.empty()) {
-    lora_store_.assign(c.n_layers, std::vector<LoraAdapter>(kLoraModules));
-    lora_.assign(c.n_layers, LayerLora{});
+  if (adapter > static_cast<int>(adapters_.size())) {
+    AdapterSet set;
+    set.store.assign(c.n_layers, std::vector<LoraAdapter>(kLoraModules));
+    set.layers.assign(c.n_layers, LayerLora{});
+    adapters_.push_back(std::move(set));  // moving keeps the inner buffers, so the views stay valid
   }
-  LoraAdapter& ad = lora_store_[layer][static_cast<int>(m)];
+  AdapterSet& set = adapters_[adapter - 1];
+  LoraAdapter& ad = set.store[layer][static_cast<int>(m)];
   ad.rank = rank;
   ad.in = w[static_cast<int>(m)]->cols;
   ad.out = w[static_cast<int>(m)]->rows;
@@ -315,12 +385,19 @@ void Engine::set_lora(int layer, const std::string& module, int rank, const floa
   ad.A.assign(A, A + rank * ad.in);
   ad.B.assign(B, B + ad.out * rank);
   ad.decode = make_low_rank(rank, ad.in, ad.out, scale, A, B);
-  lora_[layer].module[static_cast<int>(m)] = &ad;
+  set.layers[layer].module[static_cast<int>(m)] = &ad;
+}
+
+void Engine::set_default_adapter(int adapter) {
+  if (adapter < -1 || adapter > static_cast<int>(adapters_.size()))
+    throw Error("set_default_adapter: no adapter " + std::to_string(adapter) + " (the engine has " +
+                std::to_string(adapters_.size()) + ")");
+  default_adapter_ = adapter;
 }
 
 void Engine::clear_lora() {
-  lora_.clear();
-  lora_store_.clear();
+  adapters_.clear();
+  default_adapter_ = -1;
 }
 
 void Engine::mean_hidden(int entry, float* out) const {

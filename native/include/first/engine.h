@@ -30,6 +30,15 @@ struct EngineOptions {
 struct BatchEntry {
   int seq = -1;
   std::vector<int32_t> tokens;
+  // The adapter this entry's rows take: -1 the engine's default (see
+  // set_default_adapter), 0 none, k >= 1 adapter k. A batch may mix them.
+  int adapter = -1;
+};
+
+// Rows [row0, row0 + n) of a layer's batch and the adapter they take (null: none).
+struct LoraRun {
+  int64_t row0 = 0, n = 0;
+  const LayerLora* lora = nullptr;
 };
 
 // Pieces of the llama decoder layer, shared by the engine and the trainer so
@@ -44,15 +53,18 @@ struct LayerActs {
   float* act = nullptr;                   // n x ffn_dim: silu(gate) * up (may equal gate)
   float* lora_t[kLoraModules] = {};
 };
+// `runs`, when given, replaces `lora`: rows take different adapters (the base
+// matmuls still run once over all rows; each run adds its own low-rank terms,
+// lora_t[m] then holding n x the largest rank).
 // xn = rmsnorm(x) * attn_norm; q, k, v = projections of xn.
 void layer_qkv(const ModelConfig& c, const LayerWeights& L, const LayerLora* lora, const float* x, int64_t n,
-               const LayerActs& a, ThreadPool& pool, MatmulScratch& mm);
+               const LayerActs& a, ThreadPool& pool, MatmulScratch& mm, const std::vector<LoraRun>* runs = nullptr);
 // x += Wo * att.
 void layer_attn_out(const ModelConfig& c, const LayerWeights& L, const LayerLora* lora, float* x, int64_t n,
-                    const LayerActs& a, ThreadPool& pool, MatmulScratch& mm);
+                    const LayerActs& a, ThreadPool& pool, MatmulScratch& mm, const std::vector<LoraRun>* runs = nullptr);
 // x += Wdown * (silu(Wgate xn) * Wup xn), xn = rmsnorm(x) * ffn_norm.
 void layer_mlp(const ModelConfig& c, const LayerWeights& L, const LayerLora* lora, float* x, int64_t n,
-               const LayerActs& a, ThreadPool& pool, MatmulScratch& mm);
+               const LayerActs& a, ThreadPool& pool, MatmulScratch& mm, const std::vector<LoraRun>* runs = nullptr);
 
 class Engine {
  public:
@@ -97,9 +109,16 @@ class Engine {
   void commit_batch();
 
   // Unmerged LoRA on a layer's projection: y += scale * B (A x), module one
-  // of q,k,v,o,gate,up,down; A: rank x in, B: out x rank (copied). Replaces
-  // any adapter already there. Layers without adapters run as before.
-  void set_lora(int layer, const std::string& module, int rank, const float* A, const float* B, float scale);
+  // of q,k,v,o,gate,up,down; A: rank x in, B: out x rank (copied), as part of
+  // adapter `adapter` (1..kMaxAdapters). Replaces what that adapter had there.
+  // Layers without adapters run as before.
+  static constexpr int kMaxAdapters = 64;
+  void set_lora(int layer, const std::string& module, int rank, const float* A, const float* B, float scale,
+                int adapter = 1);
+  // The adapter of entries that name none (-1): by default adapter 1 when it
+  // exists, else none; 0 makes them run the base model.
+  void set_default_adapter(int adapter);
+  int adapter_count() const { return static_cast<int>(adapters_.size()); }
   void clear_lora();
 
  private:
@@ -108,7 +127,14 @@ class Engine {
     int pos0;      // first position of this step's tokens
     int n;         // tokens in this step
     int64_t row0;  // first row in hidden_
+    int adapter;   // resolved: 0 none, k adapter k
   };
+  // One adapter: its weights by [layer][module] and the per-layer view.
+  struct AdapterSet {
+    std::vector<std::vector<LoraAdapter>> store;  // rank 0 = none
+    std::vector<LayerLora> layers;
+  };
+  const LayerLora* layer_lora(int adapter, int layer) const;
   void check_seq(int seq) const;
   void layer_forward(int layer, float* x, int64_t n_rows, const std::vector<int>& entries);
 
@@ -123,8 +149,8 @@ class Engine {
   int64_t n_rows_ = 0;
   std::vector<float> hidden_;  // n_rows_ x d
 
-  std::vector<std::vector<LoraAdapter>> lora_store_;  // [layer][module], rank 0 = none
-  std::vector<LayerLora> lora_;                        // [layer], empty when no adapter was ever set
+  std::vector<AdapterSet> adapters_;  // adapter k at k - 1
+  int default_adapter_ = -1;          // -1: adapter 1 when it exists, else none
 
   // Scratch reused across steps so decode does not allocate.
   std::vector<float> x_, xn_, q_, k_, v_, att_, gate_, up_, rows_, lora_t_;

@@ -17,6 +17,8 @@ export interface GenerateOptions extends SamplingSpec {
    * The set goes to the engine once per model and is reused by object identity: do not modify it after use.
    */
   routers?: RouterSetData;
+  /** One of the model's named adapters (LoadModelOptions.adapters); absent: the model's `lora`, if any. */
+  adapter?: string;
   /** Router threshold: a layer runs when its router gives p >= threshold (default: the checkpoint's). */
   threshold?: number;
   /**

@@ -30,9 +30,15 @@ import type { ScoreResult } from "./runtime/score.js";
 import { validateSampling } from "./sampling/index.js";
 import { TextStreamDecoder, Tokenizer } from "./tokenizer/index.js";
 
-export interface LoadModelOptions extends Omit<EngineLoadOptions, "modelPath" | "lora"> {
-  /** A PEFT LoRA adapter folder to apply (unmerged). */
+export interface LoadModelOptions extends Omit<EngineLoadOptions, "modelPath" | "lora" | "adapters"> {
+  /** A PEFT LoRA adapter folder every request takes (unmerged). */
   lora?: string;
+  /**
+   * Named PEFT adapters held by the same engine beside the base model: a
+   * request takes one with `generate({ adapter: name })`, and requests with
+   * different adapters (or none) decode in the same batches.
+   */
+  adapters?: Record<string, string>;
   /** Download the model when an alias or hf: source is not cached yet (default true). */
   pull?: boolean;
   /** Download progress, when the model has to be pulled first. */
@@ -58,7 +64,7 @@ export async function loadModel(pathOrAlias?: string, options: LoadModelOptions 
   const tokenizer = existsSync(tokenizerJson)
     ? Tokenizer.fromTokenizerJson(JSON.parse(readFileSync(tokenizerJson, "utf8")))
     : Tokenizer.fromGgufMetadata(info.metadata);
-  let lora;
+  let lora: ReturnType<typeof loraPayload> | undefined;
   if (options.lora !== undefined) {
     let config;
     try {
@@ -68,11 +74,19 @@ export async function loadModel(pathOrAlias?: string, options: LoadModelOptions 
     }
     lora = loraPayload(options.lora, config);
   }
+  const adapterDirs = Object.entries(options.adapters ?? {});
+  let adapters: { name: string; lora: ReturnType<typeof loraPayload> }[] | undefined;
+  if (adapterDirs.length > 0) {
+    const config = readModelConfig(path);
+    adapters = adapterDirs.map(([name, dir]) => ({ name, lora: loraPayload(dir, config) }));
+  }
   const worker = new Worker(new URL("./runtime/worker.js", import.meta.url));
   const model = new LoadedModel(path, info.metadata, tokenizer, worker);
   // Only plain engine settings cross to the worker (no callbacks).
-  const { pull: _pull, onPullProgress: _progress, ...engineOptions } = options;
-  await model.start({ ...engineOptions, modelPath: path, lora });
+  const { pull: _pull, onPullProgress: _progress, adapters: _adapters, ...engineOptions } = options;
+  // Engine adapter ids: 1 for `lora`, then the named ones in order.
+  adapterDirs.forEach(([name], i) => model.adapterIds.set(name, (lora ? 2 : 1) + i));
+  await model.start({ ...engineOptions, modelPath: path, lora, adapters });
   return model;
 }
 
@@ -84,6 +98,8 @@ export class LoadedModel {
   private loaded: ((m: FromWorker) => void) | null = null;
   private closed = false;
   private identityPromise: Promise<ModelIdentity> | undefined;
+  /** @internal Named adapters (LoadModelOptions.adapters) by their engine id. */
+  readonly adapterIds = new Map<string, number>();
   private readonly routerIds = new WeakMap<RouterSetData, number>();
   private nextRoutersId = 1;
   private readonly routersCollected = new FinalizationRegistry<number>((routersId) => {
@@ -156,9 +172,16 @@ export class LoadedModel {
    * messages (the chat template is applied), or token ids.
    * Await `.result` for the whole text, token ids and timings.
    */
+  /** The named adapters this model's engine holds (LoadModelOptions.adapters). */
+  get adapterNames(): string[] {
+    return [...this.adapterIds.keys()];
+  }
+
   generate(input: string | ChatMessage[] | { tokens: number[] }, options: GenerateOptions = {}): Generation {
     if (this.closed) throw new ModelClosedError();
     validateGenerateOptions(options);
+    if (options.adapter !== undefined && !this.adapterIds.has(options.adapter))
+      throw new InvalidOptionError("adapter", `no adapter "${options.adapter}" is loaded (adapters: ${this.adapterNames.join(", ") || "none"})`);
     validateSampling(options);
     checkThreshold(options.threshold);
     let prompt: number[];
@@ -443,6 +466,7 @@ export class Generation implements AsyncIterable<GenerationChunk> {
           topLogprobs: options.logprobs,
           cancel: cancelBuf,
           forkOf,
+          adapter: options.adapter === undefined ? undefined : model.adapterIds.get(options.adapter),
         },
         (m) => {
           if (m.type === "prefilled") {

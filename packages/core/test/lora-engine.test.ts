@@ -18,8 +18,8 @@ const shape: LoraModelShape = { nLayers: LAYERS, dModel: 64, nHeads: 4, nKvHeads
 const targets: LoraModule[] = ["q", "v", "o", "down"];
 let dir: string;
 
-function adapter(name: string, zeroB: boolean): string {
-  const rng = new TrainRandom(11);
+function adapter(name: string, zeroB: boolean, seed = 11): string {
+  const rng = new TrainRandom(seed);
   const pairs: LoraPair[] = [];
   for (let layer = 0; layer < LAYERS; layer++)
     for (const module of targets) {
@@ -93,6 +93,86 @@ describe("LoRA at inference", () => {
     const base = ce(false), adapted = ce(true);
     expect(Math.abs(adapted - base)).toBeGreaterThan(0.01);
     expect(adapted).toBeCloseTo(predicted, 3);
+  });
+
+  it("one batch mixes the base model and two adapters, each row as it would be alone", () => {
+    const { Model, Engine } = native();
+    const model = new Model(join(dir, "tiny.gguf"));
+    const vocab = model.config().vocabSize;
+    const one = loraPayload(adapter("mix-1", false), config);
+    const two = loraPayload(adapter("mix-2", false, 9), config);
+    const all = Int32Array.from({ length: LAYERS }, (_, l) => l);
+    const prompts = [Int32Array.of(5, 9, 40, 41, 7), Int32Array.of(12, 30, 3, 8, 2, 6), Int32Array.of(33, 4, 21)];
+    const adapters = [0, 1, 2];
+    // Alone: an engine per row, with only that row's adapter (or none).
+    const alone = prompts.map((tokens, i) => {
+      const engine = new Engine(model, { threads: 2, contextLength: 64 });
+      if (adapters[i] === 1) applyLora(engine, one);
+      if (adapters[i] === 2) applyLora(engine, two);
+      const seq = engine.createSequence();
+      const out: Float32Array[] = [];
+      for (const [k, t] of [tokens, Int32Array.of(11), Int32Array.of(13)].entries()) {
+        engine.beginBatch([{ seq, tokens: t }]);
+        for (let l = 0; l < LAYERS; l++) engine.runLayer(l, all.subarray(0, 1));
+        out.push(engine.logits(true, new Float32Array(vocab)).slice());
+        engine.commitBatch();
+        void k;
+      }
+      return out;
+    });
+    // Together: one engine holding both adapters; prefill batched, then two decode steps.
+    const engine = new Engine(model, { threads: 2, contextLength: 64 });
+    applyLora(engine, one, 1);
+    applyLora(engine, two, 2);
+    const seqs = prompts.map(() => engine.createSequence());
+    const together: Float32Array[][] = prompts.map(() => []);
+    for (const step of [0, 1, 2]) {
+      engine.beginBatch(seqs.map((seq, i) => ({ seq, tokens: step === 0 ? prompts[i] : Int32Array.of(step === 1 ? 11 : 13), adapter: adapters[i] })));
+      for (let l = 0; l < LAYERS; l++) engine.runLayer(l, all.subarray(0, 3));
+      const rows = engine.logits(true, new Float32Array(3 * vocab));
+      engine.commitBatch();
+      for (let i = 0; i < 3; i++) together[i].push(rows.slice(i * vocab, (i + 1) * vocab));
+    }
+    for (let i = 0; i < 3; i++)
+      for (let s = 0; s < 3; s++) {
+        let worst = 0;
+        for (let v = 0; v < vocab; v++) worst = Math.max(worst, Math.abs(together[i][s][v] - alone[i][s][v]));
+        // Alone, decode uses the adapter's f16 form; mixed batches the f32 factors.
+        expect(worst).toBeLessThan(2e-3);
+      }
+    // The adapters do change their rows.
+    let diff = 0;
+    for (let v = 0; v < vocab; v++) diff = Math.max(diff, Math.abs(together[1][0][v] - together[0][0][v]));
+    expect(diff).toBeGreaterThan(1e-2);
+    expect(() => engine.beginBatch([{ seq: seqs[0], tokens: Int32Array.of(1), adapter: 3 }])).toThrow(/adapter 3/);
+    expect(() => applyLora(engine, one, 4)).toThrow(/without gaps/);
+  });
+
+  it("loadModel({ adapters }) serves named adapters and the base model from one engine, in the same batches", async () => {
+    const lib = await core();
+    const a = adapter("named-a", false), b = adapter("named-b", false, 21);
+    const opts = { threads: 1, maxSequences: 4 };
+    const greedy = async (m: Awaited<ReturnType<typeof lib.loadModel>>, adapterName?: string) =>
+      (await m.generate("hello world and the", { temperature: 0, maxTokens: 10, adapter: adapterName }).result).tokens;
+    const solo: number[][] = [];
+    for (const lora of [undefined, a, b]) {
+      const m = await lib.loadModel(join(dir, "tiny.gguf"), { ...opts, lora });
+      solo.push(await greedy(m));
+      await m.close();
+    }
+    const shared = await lib.loadModel(join(dir, "tiny.gguf"), { ...opts, adapters: { a, b } });
+    try {
+      expect(shared.adapterNames).toEqual(["a", "b"]);
+      const together = await Promise.all([greedy(shared), greedy(shared, "a"), greedy(shared, "b"), greedy(shared, "a")]);
+      expect(together[0]).toEqual(solo[0]);
+      expect(together[1]).toEqual(solo[1]);
+      expect(together[2]).toEqual(solo[2]);
+      expect(together[3]).toEqual(solo[1]);
+      expect(solo[1]).not.toEqual(solo[0]);
+      expect(() => shared.generate("hi", { adapter: "c" })).toThrow(/no adapter "c"/);
+    } finally {
+      await shared.close();
+    }
   });
 
   it("decoding token by token (the fused f16 form) gives the logits of one prefill pass (the f32 GEMM)", () => {

@@ -1,9 +1,9 @@
 // The OpenAI-compatible HTTP server: /v1/chat/completions, /v1/completions
 // (JSON or SSE), /v1/models, /health, /metrics, /tokenize, /detokenize, with
-// the `first` extension choosing each request's layers. Each base model and
-// each adapter is one loaded engine; its requests decode together in that
-// engine's batches (at most --parallel at once, the rest wait in a bounded
-// FIFO queue).
+// the `first` extension choosing each request's layers. Each base model is one
+// loaded engine holding its adapters too; the requests for it and for its
+// adapters decode together in that engine's batches (at most --parallel at
+// once, the rest wait in a bounded FIFO queue).
 import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import {
@@ -66,6 +66,8 @@ interface Engine {
   id: string;
   parent?: string;
   model: LoadedModel;
+  /** The adapter this model id names inside its base model's engine. */
+  adapter?: string;
   admission: Admission;
   routers: Map<string, Promise<RouterSetData>>;
   plans: Map<string, Promise<LayerPlanSpec>>;
@@ -100,19 +102,26 @@ export function createServer(o: ServerOptions): FirstServer {
   // --- loading -------------------------------------------------------------
   const ready = (async () => {
     const engineOptions = { threads: o.threads, contextLength: o.ctx, maxSequences: parallel, prefillChunk: o.prefillChunk };
-    const bases: { id: string; path: string }[] = [];
+    const bases: { id: string; path: string; adapters: Record<string, string> }[] = [];
     for (const m of o.models) {
       const path = await resolveModelPath(m.source, { pull: true });
       const id = m.id ?? path.split("/").pop()!.replace(/\.gguf$/i, "");
-      if (engines.has(id)) throw new Error(`two models have the id "${id}"`);
-      engines.set(id, newEngine(id, await loadModel(path, { ...engineOptions, pull: false })));
-      bases.push({ id, path });
+      if (bases.some((b) => b.id === id)) throw new Error(`two models have the id "${id}"`);
+      bases.push({ id, path, adapters: {} });
     }
     for (const a of o.adapters ?? []) {
       const base = a.base === undefined ? bases[0] : bases.find((b) => b.id === a.base);
       if (!base) throw new Error(`adapter ${a.name}: no base model "${a.base}"`);
-      if (engines.has(a.name)) throw new Error(`adapter name "${a.name}" is taken`);
-      engines.set(a.name, newEngine(a.name, await loadModel(base.path, { ...engineOptions, pull: false, lora: a.dir }), base.id));
+      if (bases.some((b) => b.id === a.name) || bases.some((b) => a.name in b.adapters)) throw new Error(`adapter name "${a.name}" is taken`);
+      base.adapters[a.name] = a.dir;
+    }
+    // One engine per base model holds its adapters too: requests for the base and for
+    // each adapter decode in the same batches and share its KV pool and admission.
+    for (const b of bases) {
+      const model = await loadModel(b.path, { ...engineOptions, pull: false, adapters: b.adapters });
+      const base = newEngine(b.id, model);
+      engines.set(b.id, base);
+      for (const name of Object.keys(b.adapters)) engines.set(name, { ...base, id: name, parent: b.id, adapter: name });
     }
   })().then(
     () => {
@@ -167,7 +176,9 @@ export function createServer(o: ServerOptions): FirstServer {
   });
 
   app.get("/metrics", async (_req, reply) => {
+    // Per engine (a base model with its adapters): they share its batches, queue and KV pool.
     for (const e of engines.values()) {
+      if (e.adapter !== undefined) continue;
       metrics.running.set({ model: e.id }, e.admission.runningCount);
       metrics.waiting.set({ model: e.id }, e.admission.waitingCount);
       if (!loading && !loadError) {
@@ -326,7 +337,7 @@ export function createServer(o: ServerOptions): FirstServer {
     const admitted = performance.now();
     metrics.queueTime.observe({ model: e.id }, (admitted - arrived) / 1000);
     const id = `${kind === "chat" ? "chatcmpl" : "cmpl"}-${randomUUID()}`;
-    const base: GenerateOptions = { ...options, ...layers, maxTokens, logprobs, signal: abort.signal };
+    const base: GenerateOptions = { ...options, ...layers, maxTokens, logprobs, signal: abort.signal, adapter: e.adapter };
     // One prefill; the other choices fork its KV blocks (choice i draws with seed + i).
     const gens = e.model.generateChoices({ tokens: prompt }, n, base);
     const stream = b.stream === true;
@@ -452,14 +463,14 @@ export function createServer(o: ServerOptions): FirstServer {
     },
     async close(deadlineMs = 30_000) {
       closing = true;
-      for (const e of engines.values()) e.admission.drain(unavailable("the server is shutting down", 5));
+      for (const e of engines.values()) if (e.adapter === undefined) e.admission.drain(unavailable("the server is shutting down", 5));
       const until = Date.now() + deadlineMs;
       while (running.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
       for (const a of running) a.abort(new Error("the server is shutting down"));
       while (running.size > 0) await new Promise((r) => setTimeout(r, 10));
       await app.close();
       await ready.catch(() => undefined);
-      for (const e of engines.values()) await e.model.close();
+      for (const m of new Set([...engines.values()].map((e) => e.model))) await m.close();
     },
   };
 }

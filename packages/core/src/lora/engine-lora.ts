@@ -23,11 +23,12 @@ export function loraPayload(dir: string, config: ModelConfig): EngineLoraPayload
   return { scale: a.scale, rank: a.rank, pairs: a.pairs };
 }
 
-type LoraEngine = { setLora?: (layer: number, module: string, a: Float32Array, b: Float32Array, scale: number) => void };
+type LoraEngine = { setLora?: (layer: number, module: string, a: Float32Array, b: Float32Array, scale: number, adapter?: number) => void };
 
 /** Installs the adapter on an engine (in the worker). */
-export function applyLora(engine: unknown, lora: EngineLoraPayload): void {
+/** Loads `lora` into the engine as adapter `adapter` (1, the default one, unless given). */
+export function applyLora(engine: unknown, lora: EngineLoraPayload, adapter = 1): void {
   const e = engine as LoraEngine;
   if (typeof e.setLora !== "function") throw new ModelLoadError("this build of @first/native cannot apply LoRA adapters (no Engine.setLora): rebuild the addon");
-  for (const p of lora.pairs) e.setLora(p.layer, p.module, p.a, p.b, lora.scale);
+  for (const p of lora.pairs) e.setLora(p.layer, p.module, p.a, p.b, lora.scale, adapter);
 }

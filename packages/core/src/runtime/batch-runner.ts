@@ -9,6 +9,8 @@ export interface PrefillEntry {
   seq: number;
   tokens: Int32Array;
   planner: LayerPlanner;
+  /** The engine adapter its rows take (absent: the engine's default). */
+  adapter?: number;
 }
 
 export interface DecodeEntry {
@@ -18,6 +20,7 @@ export interface DecodeEntry {
   tokens?: Int32Array;
   /** executed[l] = true when the sequence runs layer l (fixed at prefill). */
   executed: boolean[];
+  adapter?: number;
 }
 
 export class BatchRunner {
@@ -44,7 +47,7 @@ export class BatchRunner {
    */
   prefill(entries: PrefillEntry[]): { executed: boolean[][]; logits: Float32Array } {
     for (const e of entries) if (e.planner.probe) this.probe(e);
-    this.engine.beginBatch(entries.map((e) => ({ seq: e.seq, tokens: e.tokens })));
+    this.engine.beginBatch(entries.map((e) => ({ seq: e.seq, tokens: e.tokens, adapter: e.adapter })));
     const executed = entries.map(() => new Array<boolean>(this.nLayers).fill(false));
     this.drive(entries.length, this.nLayers, (l, i, hidden) => {
       const p = entries[i].planner;
@@ -63,7 +66,7 @@ export class BatchRunner {
     const probe = e.planner.probe!;
     const scratch = this.engine.createSequence();
     try {
-      this.engine.beginBatch([{ seq: scratch, tokens: e.tokens }]);
+      this.engine.beginBatch([{ seq: scratch, tokens: e.tokens, adapter: e.adapter }]);
       // Layers after the last routed one cannot change a decision.
       this.drive(1, probe.lastLayer + 1, (l, _i, hidden) => {
         probe.observe(l, hidden());
@@ -76,7 +79,7 @@ export class BatchRunner {
 
   /** One step for every entry (one token each, or a prompt slice), each through its own layers. */
   decode(entries: DecodeEntry[]): Float32Array {
-    const tokens = entries.map((e) => ({ seq: e.seq, tokens: e.tokens ?? Int32Array.of(e.token) }));
+    const tokens = entries.map((e) => ({ seq: e.seq, tokens: e.tokens ?? Int32Array.of(e.token), adapter: e.adapter }));
     this.engine.beginBatch(tokens);
     this.drive(entries.length, this.nLayers, (l, i) => (entries[i].executed[l] ? 1 : 0));
     return this.finish(entries.length);

@@ -15,8 +15,10 @@ export interface EngineLoadOptions {
    * 0: whole prompts. Default 64.
    */
   prefillChunk?: number;
-  /** A LoRA adapter to apply (read and validated on the main thread). */
+  /** A LoRA adapter every request takes unless it names another (read and validated on the main thread). */
   lora?: import("../lora/engine-lora.js").EngineLoraPayload;
+  /** More adapters in the same engine, which a request opts into by name (engine ids follow `lora`'s). */
+  adapters?: { name: string; lora: import("../lora/engine-lora.js").EngineLoraPayload }[];
 }
 
 import type { SamplingOptions } from "../sampling/options.js";
@@ -52,6 +54,8 @@ export interface GenerateRequest {
   cancel: SharedArrayBuffer;
   /** Another choice of the same prompt (its request id): when both wait together, this one forks its prefilled blocks. */
   forkOf?: number;
+  /** The engine adapter this request's rows take (0: none); absent: the engine's default. */
+  adapter?: number;
 }
 
 /** Log-probabilities of `continuation` after `prompt`, layers decided from the prompt (runtime/score.ts). */

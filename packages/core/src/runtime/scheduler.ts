@@ -119,7 +119,7 @@ export class Scheduler {
         this.chunked = { req, seq, sampler, cancel, executed, probabilities: planner.probabilities ?? null, offset: 0, t0 };
         return true;
       }
-      const { executed, logits } = this.runner.prefill([{ seq, tokens: Int32Array.from(req.prompt), planner }]);
+      const { executed, logits } = this.runner.prefill([{ seq, tokens: Int32Array.from(req.prompt), planner, adapter: req.adapter }]);
       this.started({ req, seq, sampler, cancel, executed: executed[0], probabilities: planner.probabilities ?? null, offset: req.prompt.length, t0 }, logits.subarray(0, this.vocab));
     } catch (err) {
       if (isKvFull(err) && this.active.length > 0) {
@@ -146,7 +146,7 @@ export class Scheduler {
       seq = this.engine.createSequence();
       // Every token but the last sampled one, which the next decode step feeds.
       const tokens = Int32Array.from(a.history.slice(0, -1));
-      this.runner.prefill([{ seq, tokens, planner: plannerFor({ kind: "mask", executed: a.executed }, this.nLayers) }]);
+      this.runner.prefill([{ seq, tokens, planner: plannerFor({ kind: "mask", executed: a.executed }, this.nLayers), adapter: a.req.adapter }]);
       a.seq = seq;
       this.active.push(a);
     } catch (err) {
@@ -213,12 +213,12 @@ export class Scheduler {
       return this.decodeStep();
     }
     if (this.active.length === 0 && this.chunked === null) return;
-    const entries: DecodeEntry[] = this.active.map((a) => ({ seq: a.seq, token: a.next, executed: a.executed }));
+    const entries: DecodeEntry[] = this.active.map((a) => ({ seq: a.seq, token: a.next, executed: a.executed, adapter: a.req.adapter }));
     // The next slice of a chunked prefill rides along (the batch's last entry).
     let chunkEnd = 0;
     if (c !== null) {
       chunkEnd = Math.min(c.req.prompt.length, c.offset + this.prefillChunk);
-      entries.push({ seq: c.seq, token: 0, tokens: Int32Array.from(c.req.prompt.slice(c.offset, chunkEnd)), executed: c.executed });
+      entries.push({ seq: c.seq, token: 0, tokens: Int32Array.from(c.req.prompt.slice(c.offset, chunkEnd)), executed: c.executed, adapter: c.req.adapter });
     }
     const t0 = performance.now();
     let logits: Float32Array;
@@ -286,7 +286,7 @@ export class Scheduler {
     const forks: { req: GenerateRequest; seq: number }[] = [];
     for (let i = 0; i < this.pending.length; ) {
       const r = this.pending[i];
-      if (r.forkOf !== p.req.id) {
+      if (r.forkOf !== p.req.id || r.adapter !== p.req.adapter) {
         i++;
         continue;
       }

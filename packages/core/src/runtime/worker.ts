@@ -33,6 +33,10 @@ port.on("message", (msg: ToWorker) => {
       const model = new Model(msg.options.modelPath);
       engine = new Engine(model, msg.options);
       if (msg.options.lora) applyLora(engine, msg.options.lora);
+      const first = msg.options.lora ? 2 : 1;
+      (msg.options.adapters ?? []).forEach((a, i) => applyLora(engine!, a.lora, first + i));
+      // Named adapters are opt-in: without a default `lora`, requests run the base model.
+      if (!msg.options.lora && (msg.options.adapters ?? []).length > 0) engine.setDefaultAdapter(0);
       config = model.config();
       scheduler = new Scheduler(engine, config.nLayers, config.dModel, config.vocabSize, post, msg.options.prefillChunk);
       post({ type: "loaded", config, engine: engine.info() });
