@@ -47,7 +47,7 @@ export interface ServerOptions {
   queue?: number;
   /** Context length (default: the model's). */
   ctx?: number;
-  /** Prompts longer than this prefill this many tokens per step beside running streams (full model and fixed policies; 0: whole). Default 64. */
+  /** Prompts longer than this prefill in slices of at most this many tokens, one per step beside running streams (full model and fixed policies; 0: whole). Default 64. */
   prefillChunk?: number;
   /** Required as "Authorization: Bearer KEY" on every route but /health. */
   apiKey?: string;

@@ -31,7 +31,7 @@ export const serveCommand = defineCommand({
     parallel: { type: "int", help: "sequences decoding at once per model", default: 4, min: 1, max: 256 },
     queue: { type: "int", help: "requests waiting per model beyond --parallel (then 503)", default: 64, min: 0 },
     ctx: { type: "int", help: "context length (default: the model's)", min: 16 },
-    "prefill-chunk": { type: "int", help: "prefill long prompts this many tokens per step beside running streams (full model and fixed policies; 0: whole)", default: 64, min: 0 },
+    "prefill-chunk": { type: "int", help: "prefill prompts longer than this in slices of at most this many tokens, one per step beside running streams (full model and fixed policies; 0: whole)", default: 64, min: 0 },
     threads: { type: "int", short: "t", help: "CPU threads per model (default: all cores)", min: 1, max: 1024 },
     apiKey: { type: "string", help: "require 'Authorization: Bearer KEY' (default: $FIRST_API_KEY; none when unset)", valueName: "key" },
     cors: { type: "string", help: "allowed CORS origins, comma-separated, or *", valueName: "origins" },

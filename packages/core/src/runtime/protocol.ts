@@ -8,11 +8,12 @@ export interface EngineLoadOptions {
   maxSequences?: number;
   contextLength?: number;
   /**
-   * Prompts longer than this are prefilled this many tokens per step, between
-   * the decode steps of running sequences (so they keep streaming), when the
-   * layers are known before the prefill (the full model, a fixed mask or
-   * policy); routers decide from the whole prompt and prefill it at once.
-   * 0: whole prompts. Default 64.
+   * Prompts longer than this are prefilled in slices of at most this many
+   * tokens per step, inside the decode steps of running sequences (so they
+   * keep streaming; beside them a slice holds about as many tokens as they
+   * decode rows, at least 8), when the layers are known before the prefill
+   * (the full model, a fixed mask or policy); routers decide from the whole
+   * prompt and prefill it at once. 0: whole prompts. Default 64.
    */
   prefillChunk?: number;
   /** A LoRA adapter every request takes unless it names another (read and validated on the main thread). */

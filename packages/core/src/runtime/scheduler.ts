@@ -43,6 +43,7 @@ interface Chunked {
 }
 
 const DEFAULT_PREFILL_CHUNK = 64;
+const MIN_SHARED_SLICE = 8;
 
 export class Scheduler {
   private readonly runner: BatchRunner;
@@ -217,7 +218,10 @@ export class Scheduler {
     // The next slice of a chunked prefill rides along (the batch's last entry).
     let chunkEnd = 0;
     if (c !== null) {
-      chunkEnd = Math.min(c.req.prompt.length, c.offset + this.prefillChunk);
+      // Alone, a full slice; beside running sequences, about as many prompt tokens as
+      // they decode rows (at least 8), so a step costs at most about twice a plain one.
+      const slice = this.active.length === 0 ? this.prefillChunk : Math.min(this.prefillChunk, Math.max(MIN_SHARED_SLICE, this.active.length));
+      chunkEnd = Math.min(c.req.prompt.length, c.offset + slice);
       entries.push({ seq: c.seq, token: 0, tokens: Int32Array.from(c.req.prompt.slice(c.offset, chunkEnd)), executed: c.executed, adapter: c.req.adapter });
     }
     const t0 = performance.now();
