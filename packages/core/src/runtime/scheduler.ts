@@ -7,7 +7,7 @@ import { performance } from "node:perf_hooks";
 import type { NativeEngine } from "../native.js";
 import { Sampler } from "../sampling/index.js";
 import { BatchRunner, type DecodeEntry } from "./batch-runner.js";
-import { plannerFor } from "./layer-plan.js";
+import { plannerFor, type LayerPlanner } from "./layer-plan.js";
 import type { FromWorker, GenerateRequest as WireGenerateRequest, Resolved } from "./protocol.js";
 
 type GenerateRequest = Resolved<WireGenerateRequest>;
@@ -43,6 +43,9 @@ interface Chunked {
 }
 
 const DEFAULT_PREFILL_CHUNK = 64;
+// Prompts prefilled together in one engine batch: at most this many, with this many tokens in all.
+const MAX_PREFILL_BATCH = 16;
+const PREFILL_BATCH_TOKENS = 512;
 const MIN_SHARED_SLICE = 8;
 
 export class Scheduler {
@@ -88,7 +91,7 @@ export class Scheduler {
       while (this.preempted.length > 0 && (this.ended >= this.preempted[0].waitFor || this.active.length === 0) && this.resume(this.preempted[0]))
         this.preempted.shift();
       const mayStart = () => this.chunked === null && (this.ended >= this.chunkWaitFor || this.active.length === 0);
-      while (this.preempted.length === 0 && this.pending.length > 0 && mayStart() && this.prefill(this.pending[0])) this.pending.shift();
+      while (this.preempted.length === 0 && this.pending.length > 0 && mayStart() && this.prefillFront());
       if (this.active.length > 0 || this.chunked !== null) this.decodeStep();
       else if (this.preempted.length > 0 || this.pending.length > 0) this.failFirstWaiting();
     } catch (err) {
@@ -97,6 +100,64 @@ export class Scheduler {
     }
     if (this.pending.length > 0 || this.active.length > 0 || this.preempted.length > 0 || this.chunked !== null) setImmediate(() => this.loop());
     else this.running = false;
+  }
+
+  /**
+   * Prefills the requests at the front of the queue, removing those it
+   * handled: prompts that prefill whole go together in one engine batch (up
+   * to PREFILL_BATCH_TOKENS tokens), each with its own layers. False when the
+   * KV pool is full while other sequences run (they wait for its blocks).
+   */
+  private prefillFront(): boolean {
+    const group = this.groupAtFront();
+    if (group.length > 1) {
+      const seqs: number[] = [];
+      const t0 = performance.now();
+      let out: { executed: boolean[][]; logits: Float32Array } | null = null;
+      try {
+        for (let i = 0; i < group.length; i++) seqs.push(this.engine.createSequence());
+        out = this.runner.prefill(
+          group.map((g, i) => ({ seq: seqs[i], tokens: Int32Array.from(g.req.prompt), planner: g.planner, adapter: g.req.adapter })),
+        );
+      } catch {
+        // One at a time then: that path tells who waits for blocks and who fails.
+        for (const seq of seqs) this.free(seq);
+      }
+      if (out !== null) {
+        const { executed, logits } = out;
+        this.pending.splice(0, group.length);
+        group.forEach((g, i) => {
+          const c: Chunked = { ...g, seq: seqs[i], executed: executed[i], probabilities: g.planner.probabilities ?? null, offset: g.req.prompt.length, t0 };
+          this.started(c, logits.subarray(i * this.vocab, (i + 1) * this.vocab));
+        });
+        return true;
+      }
+    }
+    if (!this.prefill(this.pending[0])) return false;
+    this.pending.shift();
+    return true;
+  }
+
+  /** The queue's first requests that can prefill together (none forks another's blocks or is sliced). */
+  private groupAtFront(): { req: GenerateRequest; sampler: Sampler; cancel: Int32Array; planner: LayerPlanner }[] {
+    const group: { req: GenerateRequest; sampler: Sampler; cancel: Int32Array; planner: LayerPlanner }[] = [];
+    let tokens = 0;
+    for (const req of this.pending) {
+      if (group.length === MAX_PREFILL_BATCH || tokens + req.prompt.length > PREFILL_BATCH_TOKENS) break;
+      const cancel = new Int32Array(req.cancel);
+      if (req.forkOf !== undefined || Atomics.load(cancel, 0) !== 0) break;
+      let planner: LayerPlanner, sampler: Sampler;
+      try {
+        planner = plannerFor(req.plan, this.nLayers);
+        sampler = new Sampler(req.sampling);
+      } catch {
+        break;
+      }
+      if (this.prefillChunk > 0 && req.prompt.length > this.prefillChunk && layersKnownUpFront(planner, this.nLayers)) break;
+      group.push({ req, sampler, cancel, planner });
+      tokens += req.prompt.length;
+    }
+    return group;
   }
 
   /**
