@@ -20,6 +20,34 @@ std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.f) {
   for (auto& x : v) x = d(rng);
   return v;
 }
+
+// Random K and V rows for positions [0, len) of each (sequence, len) at `layer`.
+void fill_kv(KvCache& kv, int layer, std::initializer_list<std::pair<int, int>> seqs, uint32_t k_seed, uint32_t v_seed,
+             float k_scale = 1.f) {
+  for (auto [s, len] : seqs) {
+    kv.reserve(s, layer, len, 0);
+    for (int p = 0; p < len; ++p) {
+      auto k = randn(kv.config().kv_dim, k_seed + s * 50 + p, k_scale), v = randn(kv.config().kv_dim, v_seed + s * 50 + p);
+      std::copy(k.begin(), k.end(), kv.k_row(s, layer, p));
+      std::copy(v.begin(), v.end(), kv.v_row(s, layer, p));
+    }
+  }
+}
+
+// attention() on 1..max_threads threads equals attention_reference for `b`'s queries.
+void check_attention(KvCache& kv, int layer, AttentionBatch& b, int n_heads, int n_kv, int hd, int max_threads) {
+  const int64_t n = static_cast<int64_t>(b.seq.size()) * b.ldq;
+  std::vector<float> out(n), ref(n);
+  b.out = ref.data();
+  b.ldo = b.ldq;
+  attention_reference(kv, layer, b, n_heads, n_kv, hd);
+  for (int threads = 1; threads <= max_threads; ++threads) {
+    ThreadPool pool(threads);
+    b.out = out.data();
+    attention(kv, layer, b, n_heads, n_kv, hd, pool);
+    for (int64_t i = 0; i < n; ++i) CHECK_NEAR(out[i], ref[i], 1e-5) << "i=" << i << " threads=" << threads;
+  }
+}
 }  // namespace
 
 TEST(vec_primitives_match_scalar) {
@@ -129,14 +157,7 @@ TEST(attention_over_paged_blocks_matches_reference) {
   KvCache kv(cfg);
   const int s0 = kv.create_sequence(), s1 = kv.create_sequence();
   const int len0 = 11, len1 = 5;
-  for (auto [s, len] : {std::pair{s0, len0}, std::pair{s1, len1}}) {
-    kv.reserve(s, layer, len, 0);
-    for (int p = 0; p < len; ++p) {
-      auto k = randn(cfg.kv_dim, 100 + s * 50 + p), v = randn(cfg.kv_dim, 900 + s * 50 + p);
-      std::copy(k.begin(), k.end(), kv.k_row(s, layer, p));
-      std::copy(v.begin(), v.end(), kv.v_row(s, layer, p));
-    }
-  }
+  fill_kv(kv, layer, {{s0, len0}, {s1, len1}}, 100, 900);
   // Queries: the last 3 positions of s0 (causal: n_ctx 9, 10, 11) and 1 of s1.
   const int n_tok = 4, qd = n_heads * hd;
   auto q = randn(n_tok * qd, 42);
@@ -145,16 +166,7 @@ TEST(attention_over_paged_blocks_matches_reference) {
   b.ldq = qd;
   b.seq = {s0, s0, s0, s1};
   b.n_ctx = {9, 10, 11, 5};
-  std::vector<float> out(n_tok * qd), ref(n_tok * qd);
-  b.out = ref.data();
-  b.ldo = qd;
-  attention_reference(kv, layer, b, n_heads, n_kv, hd);
-  for (int threads : {1, 2, 3}) {
-    ThreadPool pool(threads);
-    b.out = out.data();
-    attention(kv, layer, b, n_heads, n_kv, hd, pool);
-    for (int i = 0; i < n_tok * qd; ++i) CHECK_NEAR(out[i], ref[i], 1e-5) << "i=" << i << " threads=" << threads;
-  }
+  check_attention(kv, layer, b, n_heads, n_kv, hd, 3);
 }
 
 TEST(attention_prefill_shape_matches_reference) {
@@ -170,14 +182,7 @@ TEST(attention_prefill_shape_matches_reference) {
   KvCache kv(cfg);
   const int s0 = kv.create_sequence(), s1 = kv.create_sequence();
   const int len0 = 45, len1 = 19;
-  for (auto [s, len] : {std::pair{s0, len0}, std::pair{s1, len1}}) {
-    kv.reserve(s, layer, len, 0);
-    for (int p = 0; p < len; ++p) {
-      auto k = randn(cfg.kv_dim, 300 + s * 70 + p, 2.f), v = randn(cfg.kv_dim, 700 + s * 70 + p);
-      std::copy(k.begin(), k.end(), kv.k_row(s, layer, p));
-      std::copy(v.begin(), v.end(), kv.v_row(s, layer, p));
-    }
-  }
+  fill_kv(kv, layer, {{s0, len0}, {s1, len1}}, 300, 700, 2.f);
   const int qd = n_heads * hd;
   AttentionBatch b;
   for (int p = 0; p < len0; ++p) b.seq.push_back(s0), b.n_ctx.push_back(p + 1);
@@ -186,16 +191,7 @@ TEST(attention_prefill_shape_matches_reference) {
   auto q = randn(n_tok * qd, 43);
   b.q = q.data();
   b.ldq = qd;
-  std::vector<float> out(n_tok * qd), ref(n_tok * qd);
-  b.out = ref.data();
-  b.ldo = qd;
-  attention_reference(kv, layer, b, n_heads, n_kv, hd);
-  for (int threads : {1, 2}) {
-    ThreadPool pool(threads);
-    b.out = out.data();
-    attention(kv, layer, b, n_heads, n_kv, hd, pool);
-    for (int i = 0; i < n_tok * qd; ++i) CHECK_NEAR(out[i], ref[i], 1e-5) << "i=" << i << " threads=" << threads;
-  }
+  check_attention(kv, layer, b, n_heads, n_kv, hd, 2);
 }
 
 TEST(threadpool_covers_range_once) {

@@ -1,11 +1,4 @@
 import { defineConfig } from "vitest/config";
+import shared from "../../vitest.shared.js";
 
-export default defineConfig({
-  test: {
-    include: ["test/**/*.test.ts"],
-    testTimeout: 120_000,
-    hookTimeout: 300_000,
-    pool: "forks",
-    fileParallelism: false,
-  },
-});
+export default defineConfig(shared);
