@@ -21,15 +21,13 @@ namespace first {
 namespace {
 
 constexpr uint32_t kMaxDims = 4;  // as ggml (GGML_MAX_DIMS)
-constexpr size_t kDefaultAlignment = 32;
 
 // Smallest encodings, used to reject counts that cannot fit in the file
 // before anything is allocated for them.
 constexpr uint64_t kMinKvBytes = 8 + 4 + 1;           // key length, type, 1-byte value
 constexpr uint64_t kMinTensorInfoBytes = 8 + 4 + 8 + 4 + 8;  // name length, n_dims, 1 dim, type, offset
-// Each parsed element costs far more memory than its encoding, so one array
-// may not claim more than this many (real vocabularies are < 1M entries).
-constexpr uint64_t kMaxArrayLen = uint64_t(1) << 24;
+// Larger alignments only pad; ggml itself writes 32.
+constexpr uint64_t kMaxAlignment = uint64_t(1) << 16;
 
 // ggml type names, only to make "unsupported type" errors readable.
 const char* ggml_type_name(uint32_t id) {
@@ -72,7 +70,8 @@ bool is_power_of_two(uint64_t x) { return x != 0 && (x & (x - 1)) == 0; }
 // Parses the mapping held by a GgufFile into its metadata and tensor list.
 class GgufParser {
  public:
-  explicit GgufParser(GgufFile& f) : f_(f), base_(static_cast<const uint8_t*>(f.map_)), size_(f.size_) {}
+  GgufParser(GgufFile& f, const GgufLimits& limits)
+      : f_(f), limits_(limits), base_(static_cast<const uint8_t*>(f.map_)), size_(f.size_) {}
 
   void parse() {
     read_header();
@@ -184,11 +183,16 @@ class GgufParser {
     const uint64_t len = read<uint64_t>("an array length");
     // Strings take at least their 8-byte length each.
     const uint64_t min_elem = out.elem_type == GgufValueType::STRING ? 8 : scalar_bytes(out.elem_type);
-    if (len > kMaxArrayLen || len > remaining() / min_elem) {
+    if (len > limits_.max_array_len || len > remaining() / min_elem) {
       fail_at("metadata key '" + key + "' is an array of " + std::to_string(len) +
               " elements, more than the file holds or the reader allows (" +
-              std::to_string(kMaxArrayLen) + ")");
+              std::to_string(limits_.max_array_len) + ")");
     }
+    if (len > limits_.max_metadata_elements - array_elements_) {
+      fail_at("metadata key '" + key + "' brings the arrays to more than " +
+              std::to_string(limits_.max_metadata_elements) + " elements in all, more than the reader allows");
+    }
+    array_elements_ += len;
     auto arr = std::make_shared<GgufArray>(size_t(len));
     for (auto& e : *arr) read_scalar(out.elem_type, e);
     out.v = std::move(arr);
@@ -218,6 +222,9 @@ class GgufParser {
     if (a->type != GgufValueType::UINT32) fail("general.alignment must be a u32");
     const uint64_t align = std::get<uint64_t>(a->v);
     if (!is_power_of_two(align)) fail("general.alignment " + std::to_string(align) + " is not a power of two");
+    if (align > kMaxAlignment) {
+      fail("general.alignment " + std::to_string(align) + " is larger than " + std::to_string(kMaxAlignment));
+    }
     f_.alignment_ = size_t(align);
   }
 
@@ -306,11 +313,13 @@ class GgufParser {
   }
 
   GgufFile& f_;
+  const GgufLimits limits_;
   const uint8_t* base_;
   uint64_t size_;
   uint64_t pos_ = 0;
   uint64_t n_tensors_ = 0;
   uint64_t n_kv_ = 0;
+  uint64_t array_elements_ = 0;  // over every metadata array so far
 };
 
 std::unique_ptr<GgufFile> GgufFile::open(const std::string& path) {
@@ -338,12 +347,24 @@ std::unique_ptr<GgufFile> GgufFile::open(const std::string& path) {
   ::close(fd);  // the mapping keeps the file alive
   if (m == MAP_FAILED) throw Error("cannot mmap GGUF file " + path + ": " + std::strerror(map_err));
   f->map_ = m;
-  GgufParser(*f).parse();  // on error, ~GgufFile unmaps
+  f->owns_map_ = true;
+  GgufParser(*f, GgufLimits{}).parse();  // on error, ~GgufFile unmaps
+  return f;
+}
+
+std::unique_ptr<GgufFile> GgufFile::parse(const void* data, size_t size, const std::string& name,
+                                          const GgufLimits& limits) {
+  if (size == 0) throw Error("invalid GGUF file " + name + ": the file is empty");
+  std::unique_ptr<GgufFile> f(new GgufFile());
+  f->path_ = name;
+  f->map_ = const_cast<void*>(data);  // only ever read
+  f->size_ = size;
+  GgufParser(*f, limits).parse();
   return f;
 }
 
 GgufFile::~GgufFile() {
-  if (map_) munmap(map_, size_);
+  if (map_ && owns_map_) munmap(map_, size_);
 }
 
 const GgufValue* GgufFile::find(const std::string& key) const {

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "first/error.h"
@@ -363,6 +364,66 @@ TEST(gguf_rejects_bad_alignment) {
   Bytes wrong_type;
   wrong_type.header(3, 0, 1).kv_str("general.alignment", "32");
   CHECK_ERROR(wrong_type.b, "must be a u32");
+  Bytes huge;  // a power of two, but it only pads: refused before it places anything
+  huge.header(3, 0, 1).kv_u32("general.alignment", 1u << 31);
+  CHECK_ERROR(huge.b, "larger than 65536");
+  Bytes largest;
+  largest.header(3, 0, 1).kv_u32("general.alignment", 1u << 16);
+  CHECK(open_bytes(largest.b)->alignment() == 65536);
+}
+
+// The caps on array elements, tightened so the test stays small: one array
+// may not pass max_array_len, and all arrays together not max_metadata_elements.
+TEST(gguf_caps_metadata_elements) {
+  auto arrays = [](uint64_t a, uint64_t b) {
+    Bytes f;
+    f.header(3, 0, 2);
+    f.key("a", GgufValueType::ARRAY).raw(uint32_t(GgufValueType::UINT8)).raw(a).fill(size_t(a), 1);
+    f.key("b", GgufValueType::ARRAY).raw(uint32_t(GgufValueType::UINT8)).raw(b).fill(size_t(b), 2);
+    return f.b;
+  };
+  first::GgufLimits limits;
+  limits.max_array_len = 100;
+  limits.max_metadata_elements = 150;
+  auto parse = [&](const std::vector<uint8_t>& b) { return GgufFile::parse(b.data(), b.size(), "caps.gguf", limits); };
+  CHECK(parse(arrays(100, 50))->get("b").as_array().size() == 50);
+  for (auto [a, b, part] : {std::tuple<uint64_t, uint64_t, const char*>{101, 0, "key 'a' is an array of 101"},
+                            {100, 51, "more than 150 elements in all"},
+                            {60, 90, ""}}) {
+    const std::vector<uint8_t> bytes = arrays(a, b);
+    try {
+      parse(bytes);
+      CHECK(std::string(part).empty()) << a << " + " << b << " elements were accepted";
+    } catch (const first::Error& e) {
+      CHECK(*part && contains(e.what(), part) && contains(e.what(), "caps.gguf")) << e.what();
+    }
+  }
+  // The defaults let a large vocabulary through.
+  const std::vector<uint8_t> big = arrays(300000, 300000);
+  CHECK(GgufFile::parse(big.data(), big.size(), "vocab.gguf")->get("a").as_array().size() == 300000);
+}
+
+// parse() reads a caller's bytes in place, with the same checks as open().
+TEST(gguf_parses_from_memory) {
+  const Sample s = sample_file(3, 64);
+  const std::vector<uint8_t>& bytes = s.bytes.b;
+  auto f = GgufFile::parse(bytes.data(), bytes.size(), "in-memory.gguf");
+  CHECK(f->path() == "in-memory.gguf" && f->file_size() == bytes.size() && f->alignment() == 64);
+  CHECK(f->tensors().size() == 3);
+  const auto& t = f->tensor("w.f32");
+  CHECK(t.data == bytes.data() + s.data_start);  // a view, not a copy
+  try {
+    GgufFile::parse(bytes.data(), 0, "empty.gguf");
+    CHECK(false) << "an empty buffer was accepted";
+  } catch (const first::Error& e) {
+    CHECK(contains(e.what(), "empty.gguf") && contains(e.what(), "empty")) << e.what();
+  }
+  try {
+    GgufFile::parse(bytes.data(), bytes.size() - 1, "cut.gguf");
+    CHECK(false) << "a truncated buffer was accepted";
+  } catch (const first::Error& e) {
+    CHECK(contains(e.what(), "cut.gguf") && contains(e.what(), "past the end")) << e.what();
+  }
 }
 
 namespace {

@@ -48,10 +48,24 @@ struct GgufTensor {
   int64_t cols() const { return shape.empty() ? 1 : shape[0]; }
 };
 
+// Caps on what the metadata may claim. Each parsed array element costs far
+// more memory than its encoding (a GgufValue is ~48 bytes for a 1-byte u8), so
+// one array and all arrays together are capped. Real files stay far below: a
+// 256k vocabulary with scores, types and merges is ~1M elements.
+struct GgufLimits {
+  uint64_t max_array_len = uint64_t(1) << 24;
+  uint64_t max_metadata_elements = uint64_t(1) << 24;  // over every array in the file
+};
+
 class GgufFile {
  public:
   // Throws first::Error naming the path and what is wrong.
   static std::unique_ptr<GgufFile> open(const std::string& path);
+  // Parses a GGUF image already in memory (the fuzz targets use it so that the
+  // sanitizers see every read). Nothing is copied: `data` must outlive the
+  // returned file. `name` stands in for the path in error messages.
+  static std::unique_ptr<GgufFile> parse(const void* data, size_t size, const std::string& name,
+                                         const GgufLimits& limits = {});
   ~GgufFile();
   GgufFile(const GgufFile&) = delete;
   GgufFile& operator=(const GgufFile&) = delete;
@@ -74,7 +88,8 @@ class GgufFile {
   std::string path_;
   uint32_t version_ = 0;
   size_t alignment_ = 32;
-  void* map_ = nullptr;
+  void* map_ = nullptr;  // the mapping, or the caller's bytes when !owns_map_
+  bool owns_map_ = false;
   size_t size_ = 0;
   std::vector<std::pair<std::string, GgufValue>> kv_;
   std::map<std::string, size_t> kv_index_;
