@@ -46,27 +46,31 @@ export function readSafetensors(path: string): { tensors: Map<string, NamedTenso
   } catch {
     throw bad("header is not JSON");
   }
-  if (typeof header !== "object" || header === null || Array.isArray(header)) throw bad("header is not an object");
+  if (!isObject(header)) throw bad("header is not an object");
   const dataStart = 8 + headerLen;
   const dataLen = buf.length - dataStart;
   const tensors = new Map<string, NamedTensor>();
   let metadata: Record<string, string> = {};
+  const ranges: Array<[begin: number, end: number, name: string]> = [];
   for (const [name, raw] of Object.entries(header)) {
     if (name === "__metadata__") {
-      metadata = raw as Record<string, string>;
+      metadata = readMetadata(raw, bad);
       continue;
     }
+    if (!isObject(raw)) throw bad(`tensor ${name} is not described by an object`);
     const info = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (!Array.isArray(info.shape) || !info.shape.every((d) => Number.isInteger(d) && d >= 0))
+    if (!Array.isArray(info.shape) || !info.shape.every((d) => Number.isSafeInteger(d) && d >= 0))
       throw bad(`tensor ${name} has an invalid shape`);
     if (!Array.isArray(info.data_offsets) || info.data_offsets.length !== 2) throw bad(`tensor ${name} has no data_offsets`);
     const [begin, end] = info.data_offsets as number[];
-    if (!Number.isInteger(begin) || !Number.isInteger(end) || begin < 0 || end < begin || end > dataLen)
+    if (!Number.isSafeInteger(begin) || !Number.isSafeInteger(end) || begin < 0 || end < begin || end > dataLen)
       throw bad(`tensor ${name} data [${begin}, ${end}) lies outside the file`);
     const count = (info.shape as number[]).reduce((a, b) => a * b, 1);
-    const size = { F32: 4, F16: 2, BF16: 2 }[info.dtype as string];
+    const size = typeof info.dtype === "string" && Object.hasOwn(DTYPE_BYTES, info.dtype) ? DTYPE_BYTES[info.dtype] : undefined;
     if (size === undefined) throw bad(`tensor ${name} has unsupported dtype ${String(info.dtype)} (F32, F16, BF16 are read)`);
+    // Checked before anything is allocated: the shape must match bytes the file has.
     if (count * size !== end - begin) throw bad(`tensor ${name}: ${end - begin} bytes for shape [${info.shape}] of ${info.dtype}`);
+    ranges.push([begin, end, name]);
     const data = new Float32Array(count);
     const at = dataStart + begin;
     for (let i = 0; i < count; i++) {
@@ -76,7 +80,29 @@ export function readSafetensors(path: string): { tensors: Map<string, NamedTenso
     }
     tensors.set(name, { shape: info.shape as number[], data });
   }
+  // Two tensors sharing bytes means the header is corrupt (writers lay them end to end).
+  ranges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let reach = 0, reachName = "";  // the furthest end so far, and whose it is
+  for (const [begin, end, name] of ranges) {
+    if (end === begin) continue;  // an empty tensor holds no bytes
+    if (begin < reach) throw bad(`tensors ${reachName} and ${name} overlap`);
+    reach = end;
+    reachName = name;
+  }
   return { tensors, metadata };
+}
+
+const DTYPE_BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2 };
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+// __metadata__ is a flat string-to-string map in the format.
+function readMetadata(raw: unknown, bad: (why: string) => Error): Record<string, string> {
+  if (!isObject(raw)) throw bad("__metadata__ is not an object");
+  for (const [k, v] of Object.entries(raw)) {
+    if (typeof v !== "string") throw bad(`__metadata__ value ${k} is not a string`);
+  }
+  return raw as Record<string, string>;
 }
 
 export type SafetensorsDtype = "F32" | "F16" | "BF16";

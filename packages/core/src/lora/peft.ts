@@ -89,10 +89,12 @@ export function readPeftAdapter(dir: string, shape?: LoraModelShape): LoraAdapte
     throw new LoraLoadError(`${cfgPath} is not valid JSON: ${(err as Error).message}`);
   }
   const bad = (why: string) => new LoraLoadError(`${cfgPath}: ${why}`);
+  if (typeof cfg !== "object" || cfg === null || Array.isArray(cfg)) throw bad("the document is not a JSON object");
   if (cfg.peft_type !== "LORA") throw bad(`peft_type is ${JSON.stringify(cfg.peft_type)}; only "LORA" adapters are supported`);
   const rank = cfg.r, alpha = cfg.lora_alpha;
-  if (typeof rank !== "number" || !Number.isInteger(rank) || rank <= 0) throw bad("r must be a positive integer");
-  if (typeof alpha !== "number" || !(alpha > 0)) throw bad("lora_alpha must be a positive number");
+  // JSON's 1e999 parses to Infinity, so finiteness is checked too.
+  if (typeof rank !== "number" || !Number.isSafeInteger(rank) || rank <= 0) throw bad("r must be a positive integer");
+  if (typeof alpha !== "number" || !Number.isFinite(alpha) || !(alpha > 0)) throw bad("lora_alpha must be a positive number");
   for (const k of ["rank_pattern", "alpha_pattern"]) {
     const v = cfg[k];
     if (v && typeof v === "object" && Object.keys(v).length > 0) throw bad(`${k} (per-module ranks or alphas) is not supported`);
@@ -100,9 +102,10 @@ export function readPeftAdapter(dir: string, shape?: LoraModelShape): LoraAdapte
   if (cfg.use_dora === true) throw bad("DoRA adapters (use_dora) are not supported");
   if (cfg.fan_in_fan_out === true) throw bad("fan_in_fan_out adapters (GPT-2 Conv1D layout) are not supported");
   const byPeft = new Map(Object.entries(LORA_MODULES).map(([k, v]) => [v as string, k as LoraModule]));
-  const rawTargets = Array.isArray(cfg.target_modules) ? (cfg.target_modules as string[]) : typeof cfg.target_modules === "string" ? [cfg.target_modules] : [];
+  const rawTargets: unknown[] = Array.isArray(cfg.target_modules) ? cfg.target_modules : typeof cfg.target_modules === "string" ? [cfg.target_modules] : [];
   const targets = new Set<LoraModule>();
   for (const t of rawTargets) {
+    if (typeof t !== "string") throw bad(`target_modules holds ${JSON.stringify(t)}, not a module name`);
     const m = [...byPeft.entries()].find(([peft]) => peft.endsWith(`.${t}`) || peft === t)?.[1];
     if (!m) throw bad(`unknown target module "${t}" (supported: ${Object.values(LORA_MODULES).map((v) => v.split(".")[1]).join(", ")})`);
     targets.add(m);
@@ -115,11 +118,14 @@ export function readPeftAdapter(dir: string, shape?: LoraModelShape): LoraAdapte
     if (!m) throw new LoraLoadError(`${stPath}: unexpected tensor ${name} (expected base_model.model.model.layers.{i}.<module>.lora_A|lora_B.weight)`);
     const module = byPeft.get(m[2]);
     if (!module) throw new LoraLoadError(`${stPath}: tensor ${name} adapts an unknown module "${m[2]}"`);
+    // "01" and "1" would name the same layer; a number past 2^53 is no layer at all.
+    if ((m[1].length > 1 && m[1][0] === "0") || m[1].length > 9) throw new LoraLoadError(`${stPath}: tensor ${name} has layer number ${m[1]}`);
     const layer = Number(m[1]);
     if (shape && layer >= shape.nLayers) throw new LoraLoadError(`${stPath}: tensor ${name} is for layer ${layer}; the model has ${shape.nLayers} layers`);
     targets.add(module);
     const key = `${layer}.${module}`;
     const entry = found.get(key) ?? { layer, module };
+    if (entry[m[3] as "A" | "B"]) throw new LoraLoadError(`${stPath}: layer ${layer} ${m[2]} has lora_${m[3]} twice (with and without .default)`);
     entry[m[3] as "A" | "B"] = t;
     found.set(key, entry);
   }
@@ -130,6 +136,7 @@ export function readPeftAdapter(dir: string, shape?: LoraModelShape): LoraAdapte
     const where = `${stPath}: layer ${e.layer} ${LORA_MODULES[e.module]}`;
     if (!e.A || !e.B) throw new LoraLoadError(`${where} has lora_${e.A ? "B" : "A"} missing`);
     if (e.A.shape.length !== 2 || e.B.shape.length !== 2) throw new LoraLoadError(`${where}: lora_A and lora_B must be matrices`);
+    if (e.A.shape[1] === 0 || e.B.shape[0] === 0) throw new LoraLoadError(`${where}: lora_A is [${e.A.shape}] and lora_B [${e.B.shape}], an empty projection`);
     if (e.A.shape[0] !== rank || e.B.shape[1] !== rank)
       throw new LoraLoadError(`${where}: lora_A is [${e.A.shape}] and lora_B [${e.B.shape}], but r = ${rank}`);
     if (shape) {

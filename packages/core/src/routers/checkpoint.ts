@@ -40,14 +40,19 @@ export function loadRouters(dir: string, model?: ModelIdentity): { data: RouterS
     throw new RouterLoadError(`${jsonPath} is not valid JSON: ${(err as Error).message}`);
   }
   const bad = (why: string) => new RouterLoadError(`${jsonPath}: ${why}`);
+  if (!isObject(json)) throw bad("the document is not a JSON object");
   if (json.format !== ROUTER_FORMAT) throw bad(`format must be "${ROUTER_FORMAT}"`);
   if (json.version !== ROUTER_FORMAT_VERSION) throw bad(`unsupported version ${json.version} (this build reads ${ROUTER_FORMAT_VERSION})`);
   const b = json.baseModel;
-  if (!b || !Number.isInteger(b.nLayers) || !Number.isInteger(b.dModel) || b.nLayers <= 0 || b.dModel <= 0)
+  if (!isObject(b) || typeof b.architecture !== "string" || typeof b.sha256 !== "string" ||
+      !Number.isSafeInteger(b.nLayers) || !Number.isSafeInteger(b.dModel) || b.nLayers <= 0 || b.dModel <= 0)
     throw bad("baseModel must give architecture, nLayers, dModel and sha256");
   const r = json.router;
-  if (!r || (r.kind !== "linear" && r.kind !== "mlp")) throw bad('router.kind must be "linear" or "mlp"');
-  if (r.kind === "mlp" && !(Number.isInteger(r.hidden) && r.hidden > 0)) throw bad("router.hidden must be a positive integer");
+  if (!isObject(r) || (r.kind !== "linear" && r.kind !== "mlp")) throw bad('router.kind must be "linear" or "mlp"');
+  if (r.kind === "mlp" && !(Number.isSafeInteger(r.hidden) && r.hidden > 0)) throw bad("router.hidden must be a positive integer");
+  if (r.normEps !== undefined && !(typeof r.normEps === "number" && Number.isFinite(r.normEps) && r.normEps > 0))
+    throw bad("router.normEps must be a positive number");
+  if (r.input !== undefined && r.input !== "mean-prompt-hidden") throw bad('router.input must be "mean-prompt-hidden"');
   if (!Array.isArray(json.exempt) || json.exempt.some((l) => !Number.isInteger(l) || l < 0 || l >= b.nLayers))
     throw bad(`exempt must list layers in 0..${b.nLayers - 1}`);
   if (!(typeof json.threshold === "number" && json.threshold >= 0 && json.threshold <= 1)) throw bad("threshold must be in [0, 1]");
@@ -146,3 +151,5 @@ export function checkThreshold(t: number | undefined): void {
 }
 
 const short = (s: string | undefined) => (s ? s.slice(0, 12) : "none");
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
