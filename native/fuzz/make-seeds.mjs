@@ -2,7 +2,7 @@
 // project's own GGUF writer (packages/core/dist, so `pnpm build` first).
 // Usage: node native/fuzz/make-seeds.mjs <out-dir>
 //   <out-dir>/gguf_parse/*.gguf  metadata of every type, alignments, tensors
-//   <out-dir>/model_load/*.gguf  one small model per weight type and layout
+//   <out-dir>/model_load/*.gguf  one small model per weight type, layout and architecture
 // Each seed is a few KB so that mutations stay cheap.
 import { mkdirSync } from "node:fs";
 import { join, dirname } from "node:path";
@@ -63,33 +63,37 @@ writeGguf(join(ggufDir, "tensors-align64.gguf"), { alignment: 64, metadata: [], 
 writeGguf(join(ggufDir, "tensors-align8.gguf"), { version: 2, alignment: 8, metadata: [], tensors: someTensors.slice(3) });
 
 // --- model_load: llama-family models, one per weight type and layout.
+// `arch` picks the key prefix; `layerTensors(p, dims)` replaces or adds a
+// family's own tensors in each layer (llama.cpp's GGUF names).
 function llama(name, o) {
-  const { dim, heads, kvHeads, ffn, layers, vocab, type, tied = false, extra = [], ropeFreqs = false } = o;
+  const { dim, heads, kvHeads, ffn, layers, vocab, type, tied = false, extra = [], ropeFreqs = false, arch = "llama" } = o;
   const headDim = dim / heads;
   const tensors = [tensor("token_embd.weight", type, [dim, vocab], 1)];
   for (let l = 0; l < layers; l++) {
     const p = `blk.${l}.`;
-    tensors.push(
+    const standard = [
       tensor(`${p}attn_norm.weight`, "F32", [dim]), tensor(`${p}attn_q.weight`, type, [dim, heads * headDim]),
       tensor(`${p}attn_k.weight`, type, [dim, kvHeads * headDim]), tensor(`${p}attn_v.weight`, type, [dim, kvHeads * headDim]),
       tensor(`${p}attn_output.weight`, type, [heads * headDim, dim]), tensor(`${p}ffn_norm.weight`, "F32", [dim]),
       tensor(`${p}ffn_gate.weight`, type, [dim, ffn]), tensor(`${p}ffn_up.weight`, type, [dim, ffn]),
       tensor(`${p}ffn_down.weight`, type, [ffn, dim]),
-    );
+    ];
+    const own = o.layerTensors ? o.layerTensors(p, { dim, headDim, heads, kvHeads, ffn, type }) : { add: [], drop: [] };
+    tensors.push(...standard.filter((t) => !own.drop.includes(t.name.slice(p.length))), ...own.add);
   }
   tensors.push(tensor("output_norm.weight", "F32", [dim]));
   if (!tied) tensors.push(tensor("output.weight", type, [dim, vocab], 2));
   if (ropeFreqs) tensors.push(tensor("rope_freqs.weight", "F32", [headDim / 2]));
   const metadata = [
-    ["general.architecture", "llama"],
-    ["llama.block_count", u32(layers)],
-    ["llama.context_length", u32(64)],
-    ["llama.embedding_length", u32(dim)],
-    ["llama.feed_forward_length", u32(ffn)],
-    ["llama.attention.head_count", u32(heads)],
-    ["llama.attention.head_count_kv", u32(kvHeads)],
-    ["llama.rope.freq_base", f32(10000)],
-    ["llama.attention.layer_norm_rms_epsilon", f32(1e-5)],
+    ["general.architecture", arch],
+    [`${arch}.block_count`, u32(layers)],
+    [`${arch}.context_length`, u32(64)],
+    [`${arch}.embedding_length`, u32(dim)],
+    [`${arch}.feed_forward_length`, u32(ffn)],
+    [`${arch}.attention.head_count`, u32(heads)],
+    [`${arch}.attention.head_count_kv`, u32(kvHeads)],
+    [`${arch}.rope.freq_base`, f32(10000)],
+    [`${arch}.attention.layer_norm_rms_epsilon`, f32(1e-5)],
   ];
   for (const [key, value] of extra) {  // an extra entry replaces a default one of the same key
     const at = metadata.findIndex(([k]) => k === key);
@@ -115,6 +119,46 @@ llama("llama-q4_1-per-layer-array", {
     ["llama.rope.scaling.type", "none"],
     ["llama.attention.head_count_kv", { type: "array", elemType: "i32", value: [2] }],  // one per layer
   ],
+});
+// The other families Model::load reads, one seed each: what they add to the
+// llama layer (biases, per-head q/k norms, post norms, fused projections).
+const norm = (name, n) => tensor(name, "F32", [n]);
+llama("qwen2-q8_0-biases", {
+  arch: "qwen2", dim: 32, heads: 2, kvHeads: 1, ffn: 32, layers: 1, vocab: 2, type: "Q8_0", tied: true,
+  layerTensors: (p, d) => ({
+    drop: [],
+    add: [norm(`${p}attn_q.bias`, d.heads * d.headDim), norm(`${p}attn_k.bias`, d.kvHeads * d.headDim), norm(`${p}attn_v.bias`, d.kvHeads * d.headDim)],
+  }),
+});
+llama("qwen3-f16-qk-norm", {
+  arch: "qwen3", dim: 8, heads: 2, kvHeads: 1, ffn: 8, layers: 1, vocab: 2, type: "F16",
+  extra: [["qwen3.attention.key_length", u32(4)], ["qwen3.attention.value_length", u32(4)]],
+  layerTensors: (p, d) => ({ drop: [], add: [norm(`${p}attn_q_norm.weight`, d.headDim), norm(`${p}attn_k_norm.weight`, d.headDim)] }),
+});
+llama("gemma3-f32-sliding", {
+  arch: "gemma3", dim: 8, heads: 2, kvHeads: 1, ffn: 8, layers: 2, vocab: 2, type: "F32", tied: true,
+  extra: [
+    ["gemma3.attention.key_length", u32(4)], ["gemma3.attention.value_length", u32(4)],
+    ["gemma3.attention.sliding_window", u32(16)], ["gemma3.rope.freq_base_swa", f32(10000)],
+  ],
+  layerTensors: (p, d) => ({
+    drop: [],
+    add: [
+      norm(`${p}attn_q_norm.weight`, d.headDim), norm(`${p}attn_k_norm.weight`, d.headDim),
+      norm(`${p}post_attention_norm.weight`, d.dim), norm(`${p}post_ffw_norm.weight`, d.dim),
+    ],
+  }),
+});
+llama("phi3-q4_0-fused", {
+  arch: "phi3", dim: 32, heads: 2, kvHeads: 2, ffn: 32, layers: 1, vocab: 2, type: "Q4_0",
+  extra: [["phi3.rope.dimension_count", u32(16)]],
+  layerTensors: (p, d) => ({
+    drop: ["attn_q.weight", "attn_k.weight", "attn_v.weight", "ffn_gate.weight", "ffn_up.weight"],
+    add: [
+      tensor(`${p}attn_qkv.weight`, d.type, [d.dim, (d.heads + 2 * d.kvHeads) * d.headDim]),
+      tensor(`${p}ffn_up.weight`, d.type, [d.dim, 2 * d.ffn]),
+    ],
+  }),
 });
 // One with the whole tokenizer, as files in the wild carry (~10 KB).
 makeTinyLlama(join(modelDir, "tiny-llama-q4_0-tokenizer.gguf"), {
