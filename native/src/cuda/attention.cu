@@ -29,7 +29,8 @@ constexpr int kDimsPerLane = kMaxHeadDim / 32;
 __global__ void attention_kernel(KvPoolView kv, const float* q, int64_t ldq, float* out, int64_t ldo, int n_kv_heads,
                                  int head_dim, int group, float scale, const int32_t* tables,
                                  const int32_t* table_off, const int32_t* n_ctx) {
-  extern __shared__ float sq[];  // group x head_dim
+  extern __shared__ float4 shared_q[];  // group x head_dim floats; float4 keeps the 16-byte reads aligned
+  float* sq = reinterpret_cast<float*>(shared_q);
   const int r = blockIdx.x, kvh = blockIdx.y;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int head = kvh * group + warp;

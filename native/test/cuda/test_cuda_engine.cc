@@ -120,7 +120,7 @@ void run_scenario(TensorType weights, TensorType embd) {
   CHECK(gpu.sequence_layer_blocks(gs[2], 0) == 0 && gpu.sequence_layer_blocks(gs[2], 1) == 3);
 
   for (int it = 0; it < 8; ++it) {
-    if (it == 3) {  // fork entry 0 mid-block: the shared last block is copied on the next write
+    if (it == 2) {  // fork entry 0 at 15 positions (mid-block): the shared last block is copied on the next write
       cs.push_back(cpu.fork_sequence(cs[0]));
       gs.push_back(gpu.fork_sequence(gs[0]));
       CHECK(cs.back() == gs.back());
@@ -135,6 +135,7 @@ void run_scenario(TensorType weights, TensorType embd) {
     next = compare(cpu_step(cpu, step), gl, vocab, name + " decode " + std::to_string(it));
   }
   for (size_t i = 0; i < cs.size(); ++i) CHECK(gpu.sequence_length(gs[i]) == cpu.sequence_length(cs[i]));
+  CHECK(gpu.used_blocks() == cpu.kv().used_blocks()) << gpu.used_blocks() << " vs " << cpu.kv().used_blocks();
 
   // The layer-by-layer calls give the same hidden state as the CPU's.
   std::vector<BatchEntry> b = {{cs[1], {4, 9}}, {cs[0], {2}}};
