@@ -1,6 +1,7 @@
 #include "first/engine.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <string>
 
@@ -35,9 +36,14 @@ Engine::Engine(const Model& model, const EngineOptions& opts)
     : model_(model),
       pool_(opts.threads),
       kv_(kv_config(model.config(), opts, pick_context(model.config(), opts))),
-      rope_(model.config().head_dim, model.config().rope_dim, model.config().rope_base, model.config().rope_scale,
-            model.rope_freq_factors()),
-      ctx_len_(pick_context(model.config(), opts)) {}
+      rope_(model_rope(model)),
+      rope_sliding_(model_rope(model, /*sliding_layer=*/true)),
+      ctx_len_(pick_context(model.config(), opts)) {
+  const ModelConfig& c = model.config();
+  if (!model.rope_freq_factors_long().empty() && ctx_len_ > c.rope_original_context)
+    throw Error("a context of " + std::to_string(ctx_len_) + " tokens needs this model's long-context RoPE factors, "
+                "which the engine does not apply; use a context of at most " + std::to_string(c.rope_original_context));
+}
 
 void Engine::check_seq(int seq) const {
   if (seq < 0 || seq >= static_cast<int>(seq_len_.size()) || seq_len_[seq] < 0)
@@ -168,107 +174,8 @@ void Engine::run_layer(int layer, const std::vector<int>& which) {
   }
 }
 
-namespace {
-// The engine's adapters carry an f16 decode form: few rows add it inside the
-// base matmul's pass. The trainer's adapters have none and take lora_forward.
-bool fused_lora(const LayerLora* lora, int64_t n) {
-  if (!lora || n > kLowRankMaxRows) return false;
-  for (const LoraAdapter* a : lora->module)
-    if (a && a->decode.rank == 0) return false;
-  return true;
-}
-const LowRank* decode_form(const LayerLora* lora, LoraModule m) {
-  const LoraAdapter* a = lora->module[static_cast<int>(m)];
-  return a ? &a->decode : nullptr;
-}
-
-// Each run's low-rank term of module m: Y rows += scale B (A X rows).
-void add_runs(const std::vector<LoraRun>& runs, LoraModule m, const float* X, int64_t ldx, float* Y, int64_t ldy,
-              float* t, ThreadPool& pool) {
-  int64_t max_rank = 0;
-  for (const LoraRun& r : runs)
-    if (r.lora && r.lora->module[static_cast<int>(m)]) max_rank = std::max<int64_t>(max_rank, r.lora->module[static_cast<int>(m)]->rank);
-  for (const LoraRun& r : runs) {
-    const LoraAdapter* ad = r.lora ? r.lora->module[static_cast<int>(m)] : nullptr;
-    if (ad) lora_forward(*ad, X + r.row0 * ldx, r.n, ldx, Y + r.row0 * ldy, ldy, t + r.row0 * max_rank, pool);
-  }
-}
-}  // namespace
-
-void layer_qkv(const ModelConfig& c, const LayerWeights& L, const LayerLora* lora, const float* x, int64_t n,
-               const LayerActs& a, ThreadPool& pool, MatmulScratch& mm, const std::vector<LoraRun>* runs) {
-  const int d = c.d_model, qd = c.q_dim(), kvd = c.kv_dim();
-  rmsnorm(x, L.attn_norm.data(), a.xn, n, d, c.rms_eps);
-  if (runs) {
-    matmul_multi({&L.wq, &L.wk, &L.wv}, a.xn, n, d, {a.q, a.k, a.v}, {qd, kvd, kvd}, pool, mm);
-    add_runs(*runs, LoraModule::Q, a.xn, d, a.q, qd, a.lora_t[0], pool);
-    add_runs(*runs, LoraModule::K, a.xn, d, a.k, kvd, a.lora_t[1], pool);
-    add_runs(*runs, LoraModule::V, a.xn, d, a.v, kvd, a.lora_t[2], pool);
-    return;
-  }
-  if (fused_lora(lora, n)) {
-    const std::vector<const LowRank*> lr = {decode_form(lora, LoraModule::Q), decode_form(lora, LoraModule::K),
-                                            decode_form(lora, LoraModule::V)};
-    matmul_multi({&L.wq, &L.wk, &L.wv}, a.xn, n, d, {a.q, a.k, a.v}, {qd, kvd, kvd}, pool, mm, &lr);
-    return;
-  }
-  matmul_multi({&L.wq, &L.wk, &L.wv}, a.xn, n, d, {a.q, a.k, a.v}, {qd, kvd, kvd}, pool, mm);
-  if (!lora) return;
-  float* outs[3] = {a.q, a.k, a.v};
-  const int64_t lds[3] = {qd, kvd, kvd};
-  for (int m = 0; m < 3; ++m)
-    if (const LoraAdapter* ad = lora->module[m]) lora_forward(*ad, a.xn, n, d, outs[m], lds[m], a.lora_t[m], pool);
-}
-
-void layer_attn_out(const ModelConfig& c, const LayerWeights& L, const LayerLora* lora, float* x, int64_t n,
-                    const LayerActs& a, ThreadPool& pool, MatmulScratch& mm, const std::vector<LoraRun>* runs) {
-  const int d = c.d_model, qd = c.q_dim();
-  if (runs) {
-    matmul(L.wo, a.att, n, qd, x, d, /*accumulate=*/true, pool, mm);
-    add_runs(*runs, LoraModule::O, a.att, qd, x, d, a.lora_t[3], pool);
-    return;
-  }
-  if (fused_lora(lora, n)) {
-    matmul(L.wo, a.att, n, qd, x, d, /*accumulate=*/true, pool, mm, decode_form(lora, LoraModule::O));
-    return;
-  }
-  matmul(L.wo, a.att, n, qd, x, d, /*accumulate=*/true, pool, mm);
-  const int o = static_cast<int>(LoraModule::O);
-  if (lora && lora->module[o]) lora_forward(*lora->module[o], a.att, n, qd, x, d, a.lora_t[o], pool);
-}
-
-void layer_mlp(const ModelConfig& c, const LayerWeights& L, const LayerLora* lora, float* x, int64_t n,
-               const LayerActs& a, ThreadPool& pool, MatmulScratch& mm, const std::vector<LoraRun>* runs) {
-  const int d = c.d_model, ff = c.ffn_dim;
-  const int g = static_cast<int>(LoraModule::Gate), u = static_cast<int>(LoraModule::Up),
-            dn = static_cast<int>(LoraModule::Down);
-  rmsnorm(x, L.ffn_norm.data(), a.xn, n, d, c.rms_eps);
-  if (runs) {
-    matmul_multi({&L.w_gate, &L.w_up}, a.xn, n, d, {a.gate, a.up}, {ff, ff}, pool, mm);
-    add_runs(*runs, LoraModule::Gate, a.xn, d, a.gate, ff, a.lora_t[g], pool);
-    add_runs(*runs, LoraModule::Up, a.xn, d, a.up, ff, a.lora_t[u], pool);
-    silu_mul(a.gate, a.up, a.act, n * ff);
-    matmul(L.w_down, a.act, n, ff, x, d, /*accumulate=*/true, pool, mm);
-    add_runs(*runs, LoraModule::Down, a.act, ff, x, d, a.lora_t[dn], pool);
-    return;
-  }
-  if (fused_lora(lora, n)) {
-    const std::vector<const LowRank*> lr = {decode_form(lora, LoraModule::Gate), decode_form(lora, LoraModule::Up)};
-    matmul_multi({&L.w_gate, &L.w_up}, a.xn, n, d, {a.gate, a.up}, {ff, ff}, pool, mm, &lr);
-    silu_mul(a.gate, a.up, a.act, n * ff);
-    matmul(L.w_down, a.act, n, ff, x, d, /*accumulate=*/true, pool, mm, decode_form(lora, LoraModule::Down));
-    return;
-  }
-  matmul_multi({&L.w_gate, &L.w_up}, a.xn, n, d, {a.gate, a.up}, {ff, ff}, pool, mm);
-  if (lora && lora->module[g]) lora_forward(*lora->module[g], a.xn, n, d, a.gate, ff, a.lora_t[g], pool);
-  if (lora && lora->module[u]) lora_forward(*lora->module[u], a.xn, n, d, a.up, ff, a.lora_t[u], pool);
-  silu_mul(a.gate, a.up, a.act, n * ff);
-  matmul(L.w_down, a.act, n, ff, x, d, /*accumulate=*/true, pool, mm);
-  if (lora && lora->module[dn]) lora_forward(*lora->module[dn], a.act, n, ff, x, d, a.lora_t[dn], pool);
-}
-
-// One llama decoder layer on n rows (x updated in place):
-//   x += Wo · attn(rope(Wq·norm(x)), cache)   then   x += Wdown · (silu(Wgate·norm(x)) * Wup·norm(x))
+// One decoder layer on n rows (x updated in place), as the recipe composes it:
+//   x += Wo · attn(rope(Wq·norm(x)), cache)   then   x += Wdown · (act(Wgate·norm(x)) * Wup·norm(x))
 void Engine::layer_forward(int layer, float* x, int64_t n, const std::vector<int>& which) {
   const ModelConfig& c = config();
   const LayerWeights& L = model_.layer(layer);
@@ -280,8 +187,10 @@ void Engine::layer_forward(int layer, float* x, int64_t n, const std::vector<int
   grow(att_, static_cast<size_t>(n) * qd);
   grow(gate_, static_cast<size_t>(n) * ff);
   grow(up_, static_cast<size_t>(n) * ff);
+  if (c.recipe.post_norms) grow(proj_, static_cast<size_t>(n) * d);
 
   LayerActs acts;
+  acts.proj = proj_.data();
   acts.xn = xn_.data();
   acts.q = q_.data();
   acts.k = k_.data();
@@ -327,7 +236,11 @@ void Engine::layer_forward(int layer, float* x, int64_t n, const std::vector<int
 
   // RoPE on queries in place; keys are rotated while being written into the
   // cache, values copied straight in.
+  const bool sliding = c.sliding(layer);
+  const Rope& rope = sliding ? rope_sliding_ : rope_;
   AttentionBatch ab;
+  ab.scale = c.query_scale();
+  ab.window = sliding ? c.sliding_window : 0;
   ab.q = q_.data();
   ab.ldq = qd;
   ab.out = att_.data();
@@ -339,8 +252,8 @@ void Engine::layer_forward(int layer, float* x, int64_t n, const std::vector<int
     const Entry& en = entries_[e];
     for (int i = 0; i < en.n; ++i, ++r) {
       const int pos = en.pos0 + i;
-      rope_.apply(q_.data() + r * qd, c.n_heads, pos);
-      rope_.apply_to(k_.data() + r * kvd, kv_.k_row(en.seq, layer, pos), c.n_kv_heads, pos);
+      rope.apply(q_.data() + r * qd, c.n_heads, pos);
+      rope.apply_to(k_.data() + r * kvd, kv_.k_row(en.seq, layer, pos), c.n_kv_heads, pos);
       std::memcpy(kv_.v_row(en.seq, layer, pos), v_.data() + r * kvd, sizeof(float) * kvd);
       ab.seq.push_back(en.seq);
       ab.n_ctx.push_back(pos + 1);
@@ -436,7 +349,10 @@ void Engine::logits(float* out, bool last_only) {
   } else {
     rmsnorm(hidden_.data(), model_.output_norm().data(), xn_.data(), rows, d, config().rms_eps);
   }
-  matmul(model_.output(), xn_.data(), rows, d, out, config().vocab_size, /*accumulate=*/false, pool_, mm_);
+  const int vocab = config().vocab_size;
+  matmul(model_.output(), xn_.data(), rows, d, out, vocab, /*accumulate=*/false, pool_, mm_);
+  if (const float cap = config().logit_softcap; cap > 0)
+    for (int64_t i = 0; i < rows * vocab; ++i) out[i] = cap * std::tanh(out[i] / cap);
 }
 
 void Engine::commit_batch() {

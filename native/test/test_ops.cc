@@ -138,6 +138,47 @@ TEST(rope_rotates_adjacent_pairs) {
   for (size_t i = 0; i < z.size(); ++i) CHECK_NEAR(z[i], y[i], 1e-4);
 }
 
+TEST(rope_half_split_rotates_dims_half_a_rope_apart) {
+  const int head_dim = 16, rope_dim = 12, heads = 3, pos = 29, half = rope_dim / 2;
+  const float base = 1e6f;
+  Rope rope(head_dim, rope_dim, base, 1.f, {}, RopeStyle::HalfSplit);
+  auto x = randn(heads * head_dim, 15);
+  std::vector<float> y(x.size());
+  rope.apply_to(x.data(), y.data(), heads, pos);
+  for (int h = 0; h < heads; ++h) {
+    const float* xh = x.data() + h * head_dim;
+    const float* yh = y.data() + h * head_dim;
+    for (int i = 0; i < half; ++i) {
+      double theta = pos * std::pow(double(base), -2.0 * i / rope_dim);
+      double a = xh[i], b = xh[i + half];
+      CHECK_NEAR(yh[i], a * std::cos(theta) - b * std::sin(theta), 1e-5) << "h=" << h << " i=" << i;
+      CHECK_NEAR(yh[i + half], a * std::sin(theta) + b * std::cos(theta), 1e-5) << "h=" << h << " i=" << i;
+    }
+    for (int i = rope_dim; i < head_dim; ++i) CHECK(yh[i] == xh[i]);
+  }
+  // Position -pos undoes it (the trainer's backward relies on that).
+  std::vector<float> back(x.size());
+  rope.apply_to(y.data(), back.data(), heads, -pos);
+  for (size_t i = 0; i < x.size(); ++i) CHECK_NEAR(back[i], x[i], 1e-5);
+}
+
+TEST(gelu_tanh_mul_matches_formula_within_f16_rounding) {
+  const int n = 101;
+  auto g = randn(n, 16, 4.f), u = randn(n, 17);
+  g[0] = -12.f, g[1] = 11.f, g[2] = 0.f;  // the ends, where it is 0 and the identity
+  std::vector<float> o(n);
+  gelu_tanh_mul(g.data(), u.data(), o.data(), n);
+  for (int i = 0; i < n; ++i) {
+    const double x = g[i];
+    const double ref = 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x))) * u[i];
+    // f16 keeps 11 significant bits: up to 5e-4 relative on the output, and
+    // on the input, which moves gelu by at most its slope (< 1.13) times that.
+    CHECK_NEAR(o[i], ref, 1e-3 * std::fabs(ref) + 1e-3 * std::fabs(u[i] * x) + 1e-6) << "x=" << x;
+  }
+  CHECK(o[0] == 0.f);
+  CHECK(o[1] == 11.f * u[1]);
+}
+
 TEST(silu_mul_matches_formula) {
   auto g = randn(33, 6, 3.f), u = randn(33, 7);
   std::vector<float> o(33);
@@ -192,6 +233,53 @@ TEST(attention_prefill_shape_matches_reference) {
   b.q = q.data();
   b.ldq = qd;
   check_attention(kv, layer, b, n_heads, n_kv, hd, 2);
+}
+
+TEST(attention_sliding_window_and_scale_match_reference) {
+  // Windows shorter than, equal to and longer than the context, over 4-token
+  // blocks (the window's start falls inside blocks), prefill and decode rows,
+  // with a query scale other than 1/sqrt(head_dim).
+  const int n_heads = 4, n_kv = 2, hd = 16, layer = 0;
+  KvCacheConfig cfg;
+  cfg.n_layers = 1;
+  cfg.kv_dim = n_kv * hd;
+  cfg.block_tokens = 4;
+  cfg.max_blocks = 32;
+  KvCache kv(cfg);
+  const int s0 = kv.create_sequence(), s1 = kv.create_sequence();
+  const int len0 = 23, len1 = 9;
+  fill_kv(kv, layer, {{s0, len0}, {s1, len1}}, 500, 600, 1.5f);
+  const int qd = n_heads * hd;
+  for (int window : {1, 5, 8, 23, 40}) {
+    AttentionBatch b;
+    for (int p = 0; p < len0; ++p) b.seq.push_back(s0), b.n_ctx.push_back(p + 1);
+    b.seq.push_back(s1), b.n_ctx.push_back(len1);
+    auto q = randn(b.seq.size() * qd, 44 + window);
+    b.q = q.data();
+    b.ldq = qd;
+    b.window = window;
+    b.scale = 0.3f;
+    check_attention(kv, layer, b, n_heads, n_kv, hd, 2);
+  }
+  // A window of w equals full attention over a cache holding only the last w positions.
+  const int w = 6;
+  KvCache last(cfg);
+  const int t0 = last.create_sequence();
+  last.reserve(t0, layer, w, 0);
+  for (int p = 0; p < w; ++p) {
+    std::copy(kv.k_row(s0, layer, len0 - w + p), kv.k_row(s0, layer, len0 - w + p) + cfg.kv_dim, last.k_row(t0, layer, p));
+    std::copy(kv.v_row(s0, layer, len0 - w + p), kv.v_row(s0, layer, len0 - w + p) + cfg.kv_dim, last.v_row(t0, layer, p));
+  }
+  auto q = randn(qd, 77);
+  std::vector<float> windowed(qd), plain(qd);
+  ThreadPool pool(2);
+  AttentionBatch a;
+  a.q = q.data(), a.ldq = qd, a.out = windowed.data(), a.ldo = qd, a.seq = {s0}, a.n_ctx = {len0}, a.window = w;
+  attention(kv, layer, a, n_heads, n_kv, hd, pool);
+  AttentionBatch f = a;
+  f.out = plain.data(), f.seq = {t0}, f.n_ctx = {w}, f.window = 0;
+  attention(last, layer, f, n_heads, n_kv, hd, pool);
+  for (int i = 0; i < qd; ++i) CHECK_NEAR(windowed[i], plain[i], 1e-5) << "i=" << i;
 }
 
 TEST(threadpool_covers_range_once) {

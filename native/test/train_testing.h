@@ -29,6 +29,8 @@ inline std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.f) {
 }
 
 struct TinyConfig {
+  std::string arch = "llama";  // llama, qwen2 (biases), qwen3 (q/k norms), gemma3 (all of Gemma's pieces), phi3 (fused)
+  int head_dim = 0;            // 0: d / n_heads (written as key_length otherwise)
   int n_layers = 2, d = 32, n_heads = 4, n_kv_heads = 2, ffn = 48, vocab = 40, context = 64;
   first::TensorType weights = first::TensorType::F32;  // layer matrices
   first::TensorType embd = first::TensorType::F32;     // token_embd (tied output)
@@ -36,8 +38,8 @@ struct TinyConfig {
   uint32_t seed = 1;
 };
 
-// Writes a GGUF llama model with random weights and loads it (the file is
-// removed at once; the mapping keeps the data).
+// Writes a GGUF model of c.arch with random weights and loads it (the file
+// is removed at once; the mapping keeps the data).
 inline std::unique_ptr<first::Model> tiny_model(const TinyConfig& c) {
   std::vector<uint8_t> b;
   auto raw = [&](const void* p, size_t n) { b.insert(b.end(), (const uint8_t*)p, (const uint8_t*)p + n); };
@@ -69,36 +71,65 @@ inline std::unique_ptr<first::Model> tiny_model(const TinyConfig& c) {
     std::memcpy(data.data(), f.data(), n * 4);
     tensors.push_back({name, n, 1, first::TensorType::F32, std::move(data)});
   };
-  const int hd = c.d / c.n_heads, kvd = hd * c.n_kv_heads;
-  matrix("token_embd.weight", c.vocab, c.d, c.embd, 1.0f);
+  auto bias = [&](const std::string& name, int64_t n) {
+    auto f = randn(n, seed++, 0.3f);
+    std::vector<uint8_t> data(n * 4);
+    std::memcpy(data.data(), f.data(), n * 4);
+    tensors.push_back({name, n, 1, first::TensorType::F32, std::move(data)});
+  };
+  const std::string& a = c.arch;
+  const int hd = c.head_dim > 0 ? c.head_dim : c.d / c.n_heads, qd = hd * c.n_heads, kvd = hd * c.n_kv_heads;
+  matrix("token_embd.weight", c.vocab, c.d, c.embd, a == "gemma3" ? 0.2f : 1.0f);
   norm("output_norm.weight", c.d);
   for (int l = 0; l < c.n_layers; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
     const float s = 1.0f / std::sqrt(float(c.d));
     norm(p + "attn_norm.weight", c.d);
-    matrix(p + "attn_q.weight", c.d, c.d, c.weights, 2 * s);
-    matrix(p + "attn_k.weight", kvd, c.d, c.weights, 2 * s);
-    matrix(p + "attn_v.weight", kvd, c.d, c.weights, s);
-    matrix(p + "attn_output.weight", c.d, c.d, c.weights, s);
+    if (a == "phi3") {
+      matrix(p + "attn_qkv.weight", qd + 2 * kvd, c.d, c.weights, 2 * s);
+    } else {
+      matrix(p + "attn_q.weight", qd, c.d, c.weights, 2 * s);
+      matrix(p + "attn_k.weight", kvd, c.d, c.weights, 2 * s);
+      matrix(p + "attn_v.weight", kvd, c.d, c.weights, s);
+    }
+    if (a == "qwen2") bias(p + "attn_q.bias", qd), bias(p + "attn_k.bias", kvd), bias(p + "attn_v.bias", kvd);
+    matrix(p + "attn_output.weight", c.d, qd, c.weights, s);
+    if (a == "qwen3" || a == "gemma3") norm(p + "attn_q_norm.weight", hd), norm(p + "attn_k_norm.weight", hd);
+    if (a == "gemma3") norm(p + "post_attention_norm.weight", c.d);
     norm(p + "ffn_norm.weight", c.d);
-    matrix(p + "ffn_gate.weight", c.ffn, c.d, c.weights, s);
-    matrix(p + "ffn_up.weight", c.ffn, c.d, c.weights, s);
+    if (a == "phi3") {
+      matrix(p + "ffn_up.weight", 2 * c.ffn, c.d, c.weights, s);
+    } else {
+      matrix(p + "ffn_gate.weight", c.ffn, c.d, c.weights, s);
+      matrix(p + "ffn_up.weight", c.ffn, c.d, c.weights, s);
+    }
     matrix(p + "ffn_down.weight", c.d, c.ffn, c.weights, 1.0f / std::sqrt(float(c.ffn)));
+    if (a == "gemma3") norm(p + "post_ffw_norm.weight", c.d);
   }
 
   const uint32_t align = 32;
   b.insert(b.end(), {'G', 'G', 'U', 'F'});
-  u32(3), u64(tensors.size()), u64(10);
-  str("general.architecture"), u32(8), str("llama");
+  const bool gemma = a == "gemma3";
+  const uint64_t n_kv = 10 + (c.head_dim > 0 ? 2 : 0) + (gemma ? 3 : 0);
+  u32(3), u64(tensors.size()), u64(n_kv);
+  str("general.architecture"), u32(8), str(a);
   kv_u32("general.alignment", align);
-  kv_u32("llama.block_count", c.n_layers);
-  kv_u32("llama.embedding_length", c.d);
-  kv_u32("llama.attention.head_count", c.n_heads);
-  kv_u32("llama.attention.head_count_kv", c.n_kv_heads);
-  kv_u32("llama.feed_forward_length", c.ffn);
-  kv_u32("llama.context_length", c.context);
-  kv_f32("llama.attention.layer_norm_rms_epsilon", c.eps);
-  kv_f32("llama.rope.freq_base", c.rope_base);
+  const std::string k = a + ".";
+  kv_u32(k + "block_count", c.n_layers);
+  kv_u32(k + "embedding_length", c.d);
+  kv_u32(k + "attention.head_count", c.n_heads);
+  kv_u32(k + "attention.head_count_kv", c.n_kv_heads);
+  kv_u32(k + "feed_forward_length", c.ffn);
+  kv_u32(k + "context_length", c.context);
+  kv_f32(k + "attention.layer_norm_rms_epsilon", c.eps);
+  kv_f32(k + "rope.freq_base", c.rope_base);
+  if (c.head_dim > 0) kv_u32(k + "attention.key_length", hd), kv_u32(k + "attention.value_length", hd);
+  if (gemma) {
+    // A window of 3 (shorter than the test sequences) on every other layer.
+    kv_u32(k + "attention.sliding_window", 3);
+    kv_u32(k + "attention.sliding_window_pattern", 2);
+    kv_f32(k + "rope.freq_base_swa", 500.f);
+  }
   uint64_t off = 0;
   for (const T& t : tensors) {
     str(t.name);

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <vector>
+#include "first/decoder_layer.h"
 #include "first/kv_cache.h"
 #include "first/lora.h"
 #include "first/matmul.h"
@@ -34,37 +35,6 @@ struct BatchEntry {
   // set_default_adapter), 0 none, k >= 1 adapter k. A batch may mix them.
   int adapter = -1;
 };
-
-// Rows [row0, row0 + n) of a layer's batch and the adapter they take (null: none).
-struct LoraRun {
-  int64_t row0 = 0, n = 0;
-  const LayerLora* lora = nullptr;
-};
-
-// Pieces of the llama decoder layer, shared by the engine and the trainer so
-// both compute the same numbers. x: n rows of d_model. Intermediates go where
-// `acts` points (row-major, n rows); lora_t[m] (n x rank) receives X A^T of
-// module m when the layer has an adapter there.
-struct LayerActs {
-  float* xn = nullptr;                    // n x d: the normed input of the block
-  float *q = nullptr, *k = nullptr, *v = nullptr;  // n x q_dim, kv_dim, kv_dim (before RoPE)
-  float* att = nullptr;                   // n x q_dim: attention output (input of Wo)
-  float *gate = nullptr, *up = nullptr;   // n x ffn_dim
-  float* act = nullptr;                   // n x ffn_dim: silu(gate) * up (may equal gate)
-  float* lora_t[kLoraModules] = {};
-};
-// `runs`, when given, replaces `lora`: rows take different adapters (the base
-// matmuls still run once over all rows; each run adds its own low-rank terms,
-// lora_t[m] then holding n x the largest rank).
-// xn = rmsnorm(x) * attn_norm; q, k, v = projections of xn.
-void layer_qkv(const ModelConfig& c, const LayerWeights& L, const LayerLora* lora, const float* x, int64_t n,
-               const LayerActs& a, ThreadPool& pool, MatmulScratch& mm, const std::vector<LoraRun>* runs = nullptr);
-// x += Wo * att.
-void layer_attn_out(const ModelConfig& c, const LayerWeights& L, const LayerLora* lora, float* x, int64_t n,
-                    const LayerActs& a, ThreadPool& pool, MatmulScratch& mm, const std::vector<LoraRun>* runs = nullptr);
-// x += Wdown * (silu(Wgate xn) * Wup xn), xn = rmsnorm(x) * ffn_norm.
-void layer_mlp(const ModelConfig& c, const LayerWeights& L, const LayerLora* lora, float* x, int64_t n,
-               const LayerActs& a, ThreadPool& pool, MatmulScratch& mm, const std::vector<LoraRun>* runs = nullptr);
 
 class Engine {
  public:
@@ -141,7 +111,7 @@ class Engine {
   const Model& model_;
   ThreadPool pool_;
   KvCache kv_;
-  Rope rope_;
+  Rope rope_, rope_sliding_;  // full-attention and sliding-window layers
   int ctx_len_;
   std::vector<int> seq_len_;  // by sequence id; -1 = free
 
@@ -153,7 +123,7 @@ class Engine {
   int default_adapter_ = -1;          // -1: adapter 1 when it exists, else none
 
   // Scratch reused across steps so decode does not allocate.
-  std::vector<float> x_, xn_, q_, k_, v_, att_, gate_, up_, rows_, lora_t_;
+  std::vector<float> x_, xn_, q_, k_, v_, att_, gate_, up_, proj_, rows_, lora_t_;
   MatmulScratch mm_;
 };
 

@@ -1,15 +1,17 @@
 // A pretrained decoder loaded from GGUF: hyper-parameters and weight views
-// into the file mapping (weights are never copied or dequantized).
+// into the file mapping (weights are never copied or dequantized). The
+// architecture (include/first/architecture.h) says how its layer is composed.
 #pragma once
 #include <memory>
 #include <string>
 #include <vector>
+#include "first/architecture.h"
 #include "first/gguf.h"
 #include "first/matmul.h"
 
 namespace first {
 
-// Field names follow the GGUF keys they come from (llama.* for the llama family).
+// Field names follow the GGUF keys they come from (<architecture>.* keys).
 struct ModelConfig {
   std::string architecture;   // general.architecture
   int n_layers = 0;           // block_count
@@ -25,21 +27,38 @@ struct ModelConfig {
   int rope_dim = 0;           // rope.dimension_count
   float rope_scale = 1.f;     // rope.scaling.factor when scaling.type == linear
   bool tied_output = false;   // output head shares token_embd
+  LayerRecipe recipe;         // the architecture's layer
+  float embed_scale = 1.f;    // embeddings are multiplied by this (Gemma: sqrt(d_model))
+  float attn_scale = 0.f;     // query scale in attention; 0: 1/sqrt(head_dim)
+  float logit_softcap = 0.f;  // > 0: logits = cap * tanh(logits / cap)
+  int sliding_window = 0;     // > 0: sliding layers attend to the last this many positions
+  std::vector<char> layer_sliding;  // per layer (empty: none slides)
+  float rope_base_sliding = 10000.f;  // RoPE base of sliding layers (no scaling there)
+  int rope_original_context = 0;      // beyond it Phi-3 wants its long RoPE factors
+  bool sliding(int layer) const { return !layer_sliding.empty() && layer_sliding[layer]; }
+  float query_scale() const;
   int kv_dim() const { return n_kv_heads * head_dim; }
   int q_dim() const { return n_heads * head_dim; }
 };
 
+// A fused attn_qkv (or gate-up) tensor is seen as row slices of it.
 struct LayerWeights {
   std::vector<float> attn_norm;  // d_model
   WeightView wq, wk, wv, wo;
+  std::vector<float> bq, bk, bv;             // biases (empty: none)
+  std::vector<float> q_norm, k_norm;         // head_dim each (recipe.qk_norm)
+  std::vector<float> attn_post_norm;         // d_model (recipe.post_norms)
   std::vector<float> ffn_norm;   // d_model
   WeightView w_gate, w_up, w_down;
+  std::vector<float> ffn_post_norm;          // d_model (recipe.post_norms)
 };
 
 class Model {
  public:
   // Opens and validates a GGUF model; throws first::Error explaining what is
-  // wrong (unsupported architecture, missing tensor, shape mismatch...).
+  // wrong (unsupported architecture, missing or unused tensor, shape
+  // mismatch, a hyper-parameter the file cannot hold...). Nothing is sized by
+  // a hyper-parameter before it is checked against the tensors present.
   static std::unique_ptr<Model> load(const std::string& path);
 
   const ModelConfig& config() const { return cfg_; }
@@ -49,6 +68,7 @@ class Model {
   const WeightView& output() const { return output_; }
   const std::vector<float>& output_norm() const { return output_norm_; }
   const std::vector<float>& rope_freq_factors() const { return rope_freqs_; }  // empty if none
+  const std::vector<float>& rope_freq_factors_long() const { return rope_freqs_long_; }  // Phi-3's; empty if none
   size_t weight_bytes() const;
 
   // Copies the embedding rows of `tokens` into out (n x d_model); throws on an
@@ -63,6 +83,7 @@ class Model {
   WeightView token_embd_, output_;
   std::vector<float> output_norm_;
   std::vector<float> rope_freqs_;
+  std::vector<float> rope_freqs_long_;
 };
 
 }  // namespace first

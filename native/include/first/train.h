@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "first/gemm.h"
 #include "first/lora.h"
 #include "first/matmul.h"
 #include "first/model.h"
@@ -20,23 +21,6 @@
 
 namespace first {
 
-// ---- f32 GEMM ---------------------------------------------------------------
-
-// C (M x N, stride ldc) += alpha * A (M x K, stride lda) * B (K x N, stride ldb).
-// With a pool, the rows (or, for few rows, the columns) are split over threads.
-void gemm_nn(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B, int64_t ldb,
-             float* C, int64_t ldc, ThreadPool* pool = nullptr);
-// out (cols x rows) = in (rows x cols, stride ld) transposed.
-void transpose(const float* in, int64_t rows, int64_t cols, int64_t ld, float* out);
-
-namespace scalar {
-void gemm_nn(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B, int64_t ldb,
-             float* C, int64_t ldc);
-}
-namespace avx2 {
-void gemm_nn(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B, int64_t ldb,
-             float* C, int64_t ldc);
-}
 
 // ---- backward kernels ---------------------------------------------------------
 
@@ -54,18 +38,24 @@ void rmsnorm_backward(const float* x, const float* w, const float* dy, float* dx
 // Backward of Rope::apply at position pos (in place on the gradient of one token's heads).
 void rope_backward(const Rope& rope, float* dx, int n_heads, int pos);
 
+// Backward of out = gelu(gate) * up (exact tanh form): dgate, dup from dout.
+void gelu_tanh_mul_backward(const float* gate, const float* up, const float* dout, float* dgate, float* dup, int64_t n,
+                            ThreadPool* pool = nullptr);
+
 // Backward of out = silu(gate) * up: dgate, dup from dout (n floats).
 void silu_mul_backward(const float* gate, const float* up, const float* dout, float* dgate, float* dup, int64_t n,
                        ThreadPool* pool = nullptr);
 
 // Dense causal grouped-query attention over each sequence's own rows (no
-// cache), scale 1/sqrt(head_dim). Sequences are row ranges [row0, row0 + n).
+// cache), with an optional sliding window. Sequences are row ranges [row0, row0 + n).
 struct SeqRows {
   int64_t row0 = 0;
   int n = 0;
 };
 struct DenseAttentionShape {
   int n_heads = 0, n_kv_heads = 0, head_dim = 0;
+  float scale = 0.f;  // 0: 1/sqrt(head_dim)
+  int window = 0;     // > 0: each row attends to the last `window` rows up to itself
 };
 // out (rows x q_dim) from roped q (rows x q_dim), roped k and v (rows x kv_dim).
 void dense_attention_forward(const DenseAttentionShape& s, const std::vector<SeqRows>& seqs, const float* q,
@@ -189,7 +179,9 @@ class Trainer {
   const Model& model_;
   TrainerOptions opts_;
   ThreadPool pool_;
-  Rope rope_;
+  Rope rope_, rope_sliding_;  // full-attention and sliding-window layers
+  const Rope& layer_rope(int layer) const;
+  DenseAttentionShape attention_shape(int layer) const;
   std::vector<std::unique_ptr<Param>> params_;  // [layer * 7 + module], null without an adapter
   std::vector<LayerLora> layer_lora_;
   std::vector<LoraTensorInfo> lora_info_;

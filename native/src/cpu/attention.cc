@@ -27,19 +27,26 @@ void attend_tile(const KvCache& kv, int layer, const AttentionBatch& b, const Ti
   const int kv_dim = kv.config().kv_dim;
   int max_ctx = 0;
   for (int i = 0; i < tile.n; ++i) max_ctx = std::max(max_ctx, b.n_ctx[tile.t0 + i]);
+  // With a window, the tile's earliest visible position; blocks before it are never read.
+  int lo = max_ctx;
+  for (int i = 0; i < tile.n; ++i) lo = std::min(lo, b.first_position(tile.t0 + i));
+  const int p_start = lo / bt * bt;
   if (static_cast<int>(scores.size()) < tile.n * max_ctx) scores.resize(static_cast<size_t>(tile.n) * max_ctx);
   const float* q[kTileTokens];
   float* out[kTileTokens];
-  int ctx[kTileTokens];
+  int ctx[kTileTokens], first[kTileTokens];
   for (int i = 0; i < tile.n; ++i) {
     const int t = tile.t0 + i;
     q[i] = b.q + t * b.ldq + tile.head * head_dim;
     out[i] = b.out + t * b.ldo + tile.head * head_dim;
     ctx[i] = b.n_ctx[t];
+    first[i] = b.first_position(t);
   }
   // Scores block by block: a K block stays in cache while every query of the
   // tile reads it, 8 rows per reduction.
-  for (int p0 = 0; p0 < max_ctx; p0 += bt) {
+  // Positions before a token's window get a score of -inf (weight 0) where
+  // its tile reads them; a token without a window reads from position 0.
+  for (int p0 = p_start; p0 < max_ctx; p0 += bt) {
     const float* k = kv.block_k(table[p0 / bt]) + kv_head * head_dim;
     for (int i = 0; i < tile.n; ++i) {
       const int m = std::min(bt, ctx[i] - p0);
@@ -47,17 +54,19 @@ void attend_tile(const KvCache& kv, int layer, const AttentionBatch& b, const Ti
       int r = 0;
       for (; r + 8 <= m; r += 8) vec_dot8_f32(q[i], k + static_cast<int64_t>(r) * kv_dim, kv_dim, head_dim, row + r);
       for (; r < m; ++r) row[r] = vec_dot_f32(q[i], k + static_cast<int64_t>(r) * kv_dim, head_dim);
+      for (int p = p0; p < std::min(p0 + m, first[i]); ++p) row[p - p0] = -INFINITY;
     }
   }
   float inv[kTileTokens];
   for (int i = 0; i < tile.n; ++i) {
-    float* row = scores.data() + static_cast<size_t>(i) * max_ctx;
+    float* row = scores.data() + static_cast<size_t>(i) * max_ctx + p_start;
+    const int n = ctx[i] - p_start;
     float mx = -INFINITY;
-    for (int p = 0; p < ctx[i]; ++p) mx = std::max(mx, row[p]);
-    inv[i] = 1.f / vec_exp_scaled_f32(row, ctx[i], scale, mx * scale);
+    for (int p = 0; p < n; ++p) mx = std::max(mx, row[p]);
+    inv[i] = 1.f / vec_exp_scaled_f32(row, n, scale, mx * scale);
     std::fill(out[i], out[i] + head_dim, 0.f);
   }
-  for (int p0 = 0; p0 < max_ctx; p0 += bt) {
+  for (int p0 = p_start; p0 < max_ctx; p0 += bt) {
     const float* v = kv.block_v(table[p0 / bt]) + kv_head * head_dim;
     for (int i = 0; i < tile.n; ++i) {
       const int m = std::min(bt, ctx[i] - p0);
@@ -74,7 +83,7 @@ void attention(const KvCache& kv, int layer, const AttentionBatch& b, int n_head
                ThreadPool& pool) {
   const int n_tokens = static_cast<int>(b.seq.size());
   const int group = n_heads / n_kv_heads;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  const float scale = b.score_scale(head_dim);
   // Tiles of consecutive tokens of the same sequence, times every head.
   thread_local std::vector<Tile> tiles;
   tiles.clear();
@@ -94,16 +103,21 @@ void attention(const KvCache& kv, int layer, const AttentionBatch& b, int n_head
   });
 }
 
+float AttentionBatch::score_scale(int head_dim) const {
+  return scale > 0 ? scale : 1.0f / std::sqrt(static_cast<float>(head_dim));
+}
+
 void attention_reference(KvCache& kv, int layer, const AttentionBatch& b, int n_heads, int n_kv_heads, int head_dim) {
   const int group = n_heads / n_kv_heads;
-  const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
+  const double scale = b.score_scale(head_dim);
   for (size_t t = 0; t < b.seq.size(); ++t) {
     for (int h = 0; h < n_heads; ++h) {
       const float* q = b.q + t * b.ldq + h * head_dim;
-      const int kvh = h / group, n = b.n_ctx[t];
+      const int kvh = h / group, n = b.n_ctx[t], p0 = b.first_position(static_cast<int>(t));
       std::vector<double> s(n);
       double mx = -INFINITY;
-      for (int p = 0; p < n; ++p) {
+      for (int p = 0; p < p0; ++p) s[p] = -INFINITY;
+      for (int p = p0; p < n; ++p) {
         const float* k = kv.k_row(b.seq[t], layer, p) + kvh * head_dim;
         double acc = 0;
         for (int i = 0; i < head_dim; ++i) acc += double(q[i]) * k[i];

@@ -4,8 +4,9 @@
 
 namespace first {
 
-Rope::Rope(int head_dim_, int rope_dim_, float base, float pos_scale, const std::vector<float>& freq_factors)
-    : head_dim(head_dim_), rope_dim(rope_dim_), inv_freq(rope_dim_ / 2) {
+Rope::Rope(int head_dim_, int rope_dim_, float base, float pos_scale, const std::vector<float>& freq_factors,
+           RopeStyle style_)
+    : head_dim(head_dim_), rope_dim(rope_dim_), style(style_), inv_freq(rope_dim_ / 2) {
   for (int i = 0; i < rope_dim / 2; ++i) {
     double f = std::pow(static_cast<double>(base), -2.0 * i / rope_dim) * pos_scale;
     if (!freq_factors.empty()) f /= freq_factors[i];
@@ -21,13 +22,17 @@ void Rope::apply_to(const float* x, float* out, int n_heads, int pos) const {
     cs[i] = static_cast<float>(std::cos(theta));
     sn[i] = static_cast<float>(std::sin(theta));
   }
+  // Pair i is dims (i0, i1): adjacent, or split across the two halves.
+  const int step = style == RopeStyle::Adjacent ? 2 : 1;
+  const int other = style == RopeStyle::Adjacent ? 1 : half;
   for (int h = 0; h < n_heads; ++h) {
     const float* xh = x + h * head_dim;
     float* oh = out + h * head_dim;
     for (int i = 0; i < half; ++i) {
-      float a = xh[2 * i], b = xh[2 * i + 1];
-      oh[2 * i] = a * cs[i] - b * sn[i];
-      oh[2 * i + 1] = a * sn[i] + b * cs[i];
+      const int i0 = step * i, i1 = i0 + other;
+      float a = xh[i0], b = xh[i1];
+      oh[i0] = a * cs[i] - b * sn[i];
+      oh[i1] = a * sn[i] + b * cs[i];
     }
     for (int i = rope_dim; i < head_dim; ++i) oh[i] = xh[i];
   }

@@ -1,4 +1,5 @@
-// Causal grouped-query attention over each training sequence's own rows.
+// Causal grouped-query attention over each training sequence's own rows
+// (row i sees rows [first(i), i], first(i) = max(0, i + 1 - window) with a window).
 // The forward pass follows the inference kernel (src/cpu/attention.cc) step
 // for step, so a training forward gives the numbers inference gives. The
 // backward pass recomputes each query row's attention weights instead of
@@ -46,13 +47,18 @@ void for_each_unit(ThreadPool& pool, int64_t n, const F& fn) {
   });
 }
 
+float score_scale(const DenseAttentionShape& s) {
+  return s.scale > 0 ? s.scale : 1.0f / std::sqrt(static_cast<float>(s.head_dim));
+}
+int first_row(const DenseAttentionShape& s, int i) { return s.window > 0 && i + 1 > s.window ? i + 1 - s.window : 0; }
+
 }  // namespace
 
 void dense_attention_forward(const DenseAttentionShape& s, const std::vector<SeqRows>& seqs, const float* q,
                              const float* k, const float* v, float* out, ThreadPool& pool) {
   const int hd = s.head_dim, group = s.n_heads / s.n_kv_heads;
   const int64_t qd = int64_t(s.n_heads) * hd, kvd = int64_t(s.n_kv_heads) * hd;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const float scale = score_scale(s);
   for_each_unit(pool, int64_t(seqs.size()) * s.n_heads, [&](int64_t unit) {
     thread_local std::vector<float> p;
     const SeqRows& sq = seqs[unit / s.n_heads];
@@ -62,10 +68,11 @@ void dense_attention_forward(const DenseAttentionShape& s, const std::vector<Seq
     const float* vb = v + sq.row0 * kvd + kvh * hd;
     for (int i = 0; i < sq.n; ++i) {
       const int64_t row = sq.row0 + i;
-      attention_weights(q + row * qd + h * hd, kb, kvd, i + 1, hd, scale, p.data());
+      const int j0 = first_row(s, i);
+      attention_weights(q + row * qd + h * hd, kb + j0 * kvd, kvd, i + 1 - j0, hd, scale, p.data());
       float* o = out + row * qd + h * hd;
       std::fill(o, o + hd, 0.f);
-      for (int j = 0; j <= i; ++j) vec_axpy_f32(p[j], vb + j * kvd, o, hd);
+      for (int j = j0; j <= i; ++j) vec_axpy_f32(p[j - j0], vb + j * kvd, o, hd);
     }
   });
 }
@@ -75,7 +82,7 @@ void dense_attention_backward(const DenseAttentionShape& s, const std::vector<Se
                               ThreadPool& pool) {
   const int hd = s.head_dim, group = s.n_heads / s.n_kv_heads;
   const int64_t qd = int64_t(s.n_heads) * hd, kvd = int64_t(s.n_kv_heads) * hd;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const float scale = score_scale(s);
   // One unit per (sequence, kv head): it owns that slice of dk and dv.
   for_each_unit(pool, int64_t(seqs.size()) * s.n_kv_heads, [&](int64_t unit) {
     thread_local std::vector<float> p, ds;
@@ -95,19 +102,21 @@ void dense_attention_backward(const DenseAttentionShape& s, const std::vector<Se
         const int64_t row = sq.row0 + i;
         const float* qi = q + row * qd + h * hd;
         const float* doi = dout + row * qd + h * hd;
-        attention_weights(qi, kb, kvd, i + 1, hd, scale, p.data());
+        const int j0 = first_row(s, i);
+        attention_weights(qi, kb + j0 * kvd, kvd, i + 1 - j0, hd, scale, p.data());
         float dsum = 0.f;
-        for (int j = 0; j <= i; ++j) {
-          ds[j] = vec_dot_f32(doi, vb + j * kvd, hd);
-          dsum += p[j] * ds[j];
+        for (int j = j0; j <= i; ++j) {
+          ds[j - j0] = vec_dot_f32(doi, vb + j * kvd, hd);
+          dsum += p[j - j0] * ds[j - j0];
         }
         float* dqi = dq + row * qd + h * hd;
         std::fill(dqi, dqi + hd, 0.f);
-        for (int j = 0; j <= i; ++j) {
-          const float g = p[j] * (ds[j] - dsum) * scale;
+        for (int j = j0; j <= i; ++j) {
+          const float pj = p[j - j0];
+          const float g = pj * (ds[j - j0] - dsum) * scale;
           vec_axpy_f32(g, kb + j * kvd, dqi, hd);
           vec_axpy_f32(g, qi, dkb + j * kvd, hd);
-          vec_axpy_f32(p[j], doi, dvb + j * kvd, hd);
+          vec_axpy_f32(pj, doi, dvb + j * kvd, hd);
         }
       }
     }

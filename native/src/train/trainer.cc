@@ -14,6 +14,7 @@
 
 #include "first/engine.h"
 #include "first/error.h"
+#include "first/decoder_layer.h"
 #include "first/train.h"
 #include "first/vec.h"
 
@@ -35,9 +36,13 @@ const WeightView& module_weight(const LayerWeights& L, int m) {
 struct Trainer::Acts {
   std::vector<float> x, dy;  // gathered input and upstream gradient (when not all sequences run)
   std::vector<float> xn1, q, k, v, att, x1, xn2, gate, up, act, x2;
+  // Pre-norm copies where the recipe norms (per-head q/k, post-norms) and
+  // the outputs' scratch.
+  std::vector<float> q_pre, k_pre, attn_proj, attn_pre, mlp_proj, mlp_pre;
   std::vector<float> lora_t[kLoraModules];
-  std::vector<float> u, dact, dgate, dup, dxn, dx1, datt, dq, dk, dv, dx;
+  std::vector<float> u, dact, dgate, dup, dxn, dx1, datt, dq, dk, dv, dx, dproj;
   MatmulScratch mm;
+  static float* ptr(std::vector<float>& v) { return v.empty() ? nullptr : v.data(); }
   LayerActs qkv_acts() {
     LayerActs a;
     a.xn = xn1.data();
@@ -45,6 +50,10 @@ struct Trainer::Acts {
     a.k = k.data();
     a.v = v.data();
     a.att = att.data();
+    a.q_pre = ptr(q_pre);
+    a.k_pre = ptr(k_pre);
+    a.proj = ptr(attn_proj);
+    a.proj_pre = ptr(attn_pre);
     for (int m = 0; m < kLoraModules; ++m) a.lora_t[m] = lora_t[m].data();
     return a;
   }
@@ -54,19 +63,31 @@ struct Trainer::Acts {
     a.gate = gate.data();
     a.up = up.data();
     a.act = act.data();
+    a.proj = ptr(mlp_proj);
+    a.proj_pre = ptr(mlp_pre);
+    a.exact_activation = true;
     for (int m = 0; m < kLoraModules; ++m) a.lora_t[m] = lora_t[m].data();
     return a;
   }
 };
 
+// Every step of every recipe has its backward pass here except logit
+// soft-capping (in the loss); a model with it would train on a wrong
+// gradient, so it is refused.
+static void check_trainable(const ModelConfig& c) {
+  if (c.logit_softcap > 0)
+    throw Error("trainer: " + c.architecture + " models with final logit soft-capping cannot be trained yet");
+}
+
 Trainer::Trainer(const Model& model, const TrainerOptions& opts)
     : model_(model),
       opts_(opts),
       pool_(opts.threads),
-      rope_(model.config().head_dim, model.config().rope_dim, model.config().rope_base, model.config().rope_scale,
-            model.rope_freq_factors()),
+      rope_(model_rope(model)),
+      rope_sliding_(model_rope(model, /*sliding_layer=*/true)),
       acts_(new Acts) {
   const ModelConfig& c = config();
+  check_trainable(c);
   if (opts.ce_chunk <= 0) throw Error("trainer: ce_chunk must be positive");
   layer_lora_.assign(c.n_layers, LayerLora{});
   params_.resize(static_cast<size_t>(c.n_layers) * kLoraModules);
@@ -268,19 +289,22 @@ void Trainer::run_layer(int layer, const float* x, int64_t n, const std::vector<
   for (auto* v : {&a.q, &a.att}) grow(*v, N * qd);
   for (auto* v : {&a.k, &a.v}) grow(*v, N * kvd);
   for (auto* v : {&a.gate, &a.up, &a.act}) grow(*v, N * ff);
+  if (c.recipe.qk_norm) grow(a.q_pre, N * qd), grow(a.k_pre, N * kvd);
+  if (c.recipe.post_norms)
+    for (auto* v : {&a.attn_proj, &a.attn_pre, &a.mlp_proj, &a.mlp_pre}) grow(*v, N * d);
   if (lora)
     for (int m = 0; m < kLoraModules; ++m)
       if (lora->module[m]) grow(a.lora_t[m], N * lora->module[m]->rank);
 
   const LayerActs qkv = a.qkv_acts();
   layer_qkv(c, L, lora, x, n, qkv, pool_, a.mm);
+  const Rope& rope = layer_rope(layer);
   for (const SeqRows& s : rows)
     for (int i = 0; i < s.n; ++i) {
-      rope_.apply(a.q.data() + (s.row0 + i) * qd, c.n_heads, i);
-      rope_.apply(a.k.data() + (s.row0 + i) * kvd, c.n_kv_heads, i);
+      rope.apply(a.q.data() + (s.row0 + i) * qd, c.n_heads, i);
+      rope.apply(a.k.data() + (s.row0 + i) * kvd, c.n_kv_heads, i);
     }
-  dense_attention_forward({c.n_heads, c.n_kv_heads, c.head_dim}, rows, a.q.data(), a.k.data(), a.v.data(),
-                          a.att.data(), pool_);
+  dense_attention_forward(attention_shape(layer), rows, a.q.data(), a.k.data(), a.v.data(), a.att.data(), pool_);
   std::memcpy(a.x1.data(), x, sizeof(float) * N * d);
   layer_attn_out(c, L, lora, a.x1.data(), n, qkv, pool_, a.mm);
   std::memcpy(a.x2.data(), a.x1.data(), sizeof(float) * N * d);
@@ -452,10 +476,22 @@ void Trainer::backward_layer(int layer, const float* mean_hidden_grad, float* dg
       lora_backward(p.w, X, ldx, a.lora_t[m].data(), dY, ldy, R, p.gA.data(), p.gB.data(), dX, lddx, pool_);
     };
 
-    // MLP: x2 = x1 + Wdown (silu(Wgate xn2) * Wup xn2).
-    matmul_input_grad(L.w_down, a.u.data(), R, d, a.dact.data(), ff, false, pool_);
-    lora_bwd(LoraModule::Down, a.act.data(), ff, a.u.data(), d, a.dact.data(), ff);
-    silu_mul_backward(a.gate.data(), a.up.data(), a.dact.data(), a.dgate.data(), a.dup.data(), R * ff, &pool_);
+    // Through a post-norm y = norm(p): dp from dy, into a.dproj.
+    const bool post = c.recipe.post_norms;
+    if (post) grow(a.dproj, N * d);
+    auto through_post_norm = [&](const std::vector<float>& pre, const std::vector<float>& w, const float* dy_out) {
+      rmsnorm_backward(pre.data(), w.data(), dy_out, a.dproj.data(), R, d, c.rms_eps, false, &pool_);
+      return a.dproj.data();
+    };
+
+    // MLP: x2 = x1 + [post-norm] Wdown (act(Wgate xn2) * Wup xn2).
+    const float* dmlp = post ? through_post_norm(a.mlp_pre, L.ffn_post_norm, a.u.data()) : a.u.data();
+    matmul_input_grad(L.w_down, dmlp, R, d, a.dact.data(), ff, false, pool_);
+    lora_bwd(LoraModule::Down, a.act.data(), ff, dmlp, d, a.dact.data(), ff);
+    if (c.recipe.activation == MlpActivation::GeluTanh)
+      gelu_tanh_mul_backward(a.gate.data(), a.up.data(), a.dact.data(), a.dgate.data(), a.dup.data(), R * ff, &pool_);
+    else
+      silu_mul_backward(a.gate.data(), a.up.data(), a.dact.data(), a.dgate.data(), a.dup.data(), R * ff, &pool_);
     matmul_input_grad(L.w_gate, a.dgate.data(), R, ff, a.dxn.data(), d, false, pool_);
     matmul_input_grad(L.w_up, a.dup.data(), R, ff, a.dxn.data(), d, true, pool_);
     lora_bwd(LoraModule::Gate, a.xn2.data(), d, a.dgate.data(), ff, a.dxn.data(), d);
@@ -463,16 +499,25 @@ void Trainer::backward_layer(int layer, const float* mean_hidden_grad, float* dg
     std::memcpy(a.dx1.data(), a.u.data(), sizeof(float) * N * d);
     rmsnorm_backward(a.x1.data(), L.ffn_norm.data(), a.dxn.data(), a.dx1.data(), R, d, c.rms_eps, true, &pool_);
 
-    // Attention: x1 = x + Wo attn(rope(Wq xn1), rope(Wk xn1), Wv xn1).
-    matmul_input_grad(L.wo, a.dx1.data(), R, d, a.datt.data(), qd, false, pool_);
-    lora_bwd(LoraModule::O, a.att.data(), qd, a.dx1.data(), d, a.datt.data(), qd);
-    dense_attention_backward({c.n_heads, c.n_kv_heads, c.head_dim}, rows, a.q.data(), a.k.data(), a.v.data(),
-                             a.datt.data(), a.dq.data(), a.dk.data(), a.dv.data(), pool_);
+    // Attention: x1 = x + [post-norm] Wo attn(rope(qn(Wq xn1)), rope(kn(Wk xn1)), Wv xn1),
+    // qn/kn the per-head norms where the recipe has them.
+    const float* datt_out = post ? through_post_norm(a.attn_pre, L.attn_post_norm, a.dx1.data()) : a.dx1.data();
+    matmul_input_grad(L.wo, datt_out, R, d, a.datt.data(), qd, false, pool_);
+    lora_bwd(LoraModule::O, a.att.data(), qd, datt_out, d, a.datt.data(), qd);
+    dense_attention_backward(attention_shape(layer), rows, a.q.data(), a.k.data(), a.v.data(), a.datt.data(),
+                             a.dq.data(), a.dk.data(), a.dv.data(), pool_);
+    const Rope& rope = layer_rope(layer);
     for (const SeqRows& s : rows)
       for (int i = 0; i < s.n; ++i) {
-        rope_backward(rope_, a.dq.data() + (s.row0 + i) * qd, c.n_heads, i);
-        rope_backward(rope_, a.dk.data() + (s.row0 + i) * kvd, c.n_kv_heads, i);
+        rope_backward(rope, a.dq.data() + (s.row0 + i) * qd, c.n_heads, i);
+        rope_backward(rope, a.dk.data() + (s.row0 + i) * kvd, c.n_kv_heads, i);
       }
+    if (c.recipe.qk_norm) {  // in place: rmsnorm_backward reads each row before writing it
+      rmsnorm_backward(a.q_pre.data(), L.q_norm.data(), a.dq.data(), a.dq.data(), R * c.n_heads, c.head_dim, c.rms_eps,
+                       false, &pool_);
+      rmsnorm_backward(a.k_pre.data(), L.k_norm.data(), a.dk.data(), a.dk.data(), R * c.n_kv_heads, c.head_dim,
+                       c.rms_eps, false, &pool_);
+    }
     matmul_input_grad(L.wq, a.dq.data(), R, qd, a.dxn.data(), d, false, pool_);
     matmul_input_grad(L.wk, a.dk.data(), R, kvd, a.dxn.data(), d, true, pool_);
     matmul_input_grad(L.wv, a.dv.data(), R, kvd, a.dxn.data(), d, true, pool_);
@@ -494,6 +539,16 @@ void Trainer::backward_layer(int layer, const float* mean_hidden_grad, float* dg
     phase_ = Phase::Done;
   else
     --next_layer_;
+}
+
+const Rope& Trainer::layer_rope(int layer) const { return config().sliding(layer) ? rope_sliding_ : rope_; }
+
+DenseAttentionShape Trainer::attention_shape(int layer) const {
+  const ModelConfig& c = config();
+  DenseAttentionShape s{c.n_heads, c.n_kv_heads, c.head_dim};
+  s.scale = c.query_scale();
+  s.window = c.sliding(layer) ? c.sliding_window : 0;
+  return s;
 }
 
 void Trainer::end() {

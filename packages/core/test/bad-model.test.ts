@@ -83,14 +83,44 @@ describe("loadModel on bad files", () => {
     expect((await loadError(path)).message).toMatch(/magic|not a GGUF/i);
   });
 
-  it("refuses an architecture other than llama, naming it", async () => {
+  it("refuses an architecture it does not know, naming it and the supported ones", async () => {
     const path = rewrite("gpt2.gguf", (metadata) => {
       for (const entry of metadata) {
         if (entry[0] === "general.architecture") entry[1] = "gpt2";
         else if (entry[0].startsWith("llama.")) entry[0] = `gpt2.${entry[0].slice("llama.".length)}`;
       }
     });
-    expect((await loadError(path)).message).toMatch(/gpt2/);
+    const message = (await loadError(path)).message;
+    expect(message).toMatch(/gpt2/);
+    expect(message).toMatch(/llama, qwen2, qwen3, gemma3, phi3/);
+  });
+
+  it("refuses a family's missing tensor: a llama file declared qwen3 lacks the per-head q/k norms", async () => {
+    const path = rewrite("qwen3-without-norms.gguf", (metadata) => {
+      for (const entry of metadata) {
+        if (entry[0] === "general.architecture") entry[1] = "qwen3";
+        else if (entry[0].startsWith("llama.")) entry[0] = `qwen3.${entry[0].slice("llama.".length)}`;
+      }
+    });
+    expect((await loadError(path)).message).toMatch(/missing tensor 'blk\.0\.attn_q_norm\.weight' \(architecture qwen3\)/);
+  });
+
+  it("refuses a tensor the layer would not use instead of ignoring it", async () => {
+    const path = rewrite("extra-tensor.gguf", (_, tensors) => {
+      tensors.push({ name: "blk.0.attn_output.bias", shape: [good.dim], data: new Float32Array(good.dim) });
+    });
+    expect((await loadError(path)).message).toMatch(/does not use: blk\.0\.attn_output\.bias/);
+  });
+
+  it("refuses a block_count the file cannot hold before sizing anything by it", async () => {
+    const path = rewrite("huge-block-count.gguf", (metadata) => {
+      for (const entry of metadata) if (entry[0] === "llama.block_count") entry[1] = { type: "u32", value: 50_331_648 };
+    });
+    const started = Date.now();
+    const before = process.memoryUsage().rss;
+    expect((await loadError(path)).message).toMatch(/block_count' is 50331648, outside 1\.\.\d+/);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(process.memoryUsage().rss - before).toBeLessThan(256 * 1024 * 1024);
   });
 
   it("refuses a model with a missing tensor, naming it", async () => {

@@ -1,6 +1,7 @@
-// A tiny random-weight llama-architecture GGUF with a byte-level BPE
-// tokenizer, laid out like the files llama.cpp's converter writes. Tests build
-// one in milliseconds and can run it through both this engine and llama.cpp.
+// A tiny random-weight decoder GGUF (llama, qwen2, qwen3, gemma3 or phi3) with
+// a byte-level BPE tokenizer, laid out like the files llama.cpp's converter
+// writes for that family. Tests build one in milliseconds and can run it
+// through both this engine and llama.cpp.
 import type { GgufTensorType } from "./quantize.js";
 import { type GgufWriteTensor, type GgufWriteValue, writeGguf } from "./writer.js";
 
@@ -22,6 +23,21 @@ export interface TinyLlamaOptions {
   ropeBase?: number; // default 10000
   rmsEps?: number; // default 1e-5
   version?: 2 | 3;
+}
+
+/** The families the engine reads; see native/src/arch/. */
+export type TinyArchitecture = "llama" | "qwen2" | "qwen3" | "gemma3" | "phi3";
+
+export interface TinyModelOptions extends TinyLlamaOptions {
+  /** Default "llama". */
+  architecture?: TinyArchitecture;
+  /** attention.key_length when it differs from dim / heads (qwen3, gemma3). */
+  headDim?: number;
+  /** gemma3: attention.sliding_window (default 8) and sliding_window_pattern (default 2). */
+  slidingWindow?: number;
+  slidingPattern?: number;
+  /** gemma3: rope.freq_base_swa of the sliding layers (default 10000; ropeBase then defaults to 1e6). */
+  ropeBaseSliding?: number;
 }
 
 export interface TinyLlamaInfo {
@@ -90,8 +106,14 @@ function makeGaussian(uniform: () => number): () => number {
   return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
 }
 
-/** Writes the tiny model to `path` and describes what it wrote. */
+/** Writes a tiny llama model to `path` and describes what it wrote. */
 export function makeTinyLlama(path: string, opts: TinyLlamaOptions = {}): TinyLlamaInfo {
+  return makeTinyModel(path, { ...opts, architecture: "llama" });
+}
+
+/** Writes a tiny model of the given architecture (default llama) to `path`. */
+export function makeTinyModel(path: string, opts: TinyModelOptions = {}): TinyLlamaInfo & { architecture: TinyArchitecture } {
+  const arch = opts.architecture ?? "llama";
   const layers = opts.layers ?? 4;
   const dim = opts.dim ?? 64;
   const heads = opts.heads ?? 4;
@@ -101,12 +123,13 @@ export function makeTinyLlama(path: string, opts: TinyLlamaOptions = {}): TinyLl
   const weightType = opts.weightType ?? "F32";
   const embeddingType = opts.embeddingType ?? weightType;
   const tiedOutput = opts.tiedOutput ?? false;
-  const ropeBase = opts.ropeBase ?? 10000;
+  const ropeBase = opts.ropeBase ?? (arch === "gemma3" ? 1e6 : 10000);
   const rmsEps = opts.rmsEps ?? 1e-5;
-  if (dim % heads !== 0 || heads % kvHeads !== 0) {
-    throw new Error(`tiny llama: dim ${dim} must divide into ${heads} heads, and heads into ${kvHeads} kv heads`);
+  if ((opts.headDim === undefined && dim % heads !== 0) || heads % kvHeads !== 0) {
+    throw new Error(`tiny model: dim ${dim} must divide into ${heads} heads, and heads into ${kvHeads} kv heads`);
   }
-  const headDim = dim / heads;
+  const headDim = opts.headDim ?? dim / heads;
+  const qDim = heads * headDim;
   const kvDim = kvHeads * headDim;
 
   const tokens = [...SPECIAL_TOKENS, ...gpt2ByteSymbols()];
@@ -129,26 +152,43 @@ export function makeTinyLlama(path: string, opts: TinyLlamaOptions = {}): TinyLl
     return { name, type, shape: [cols, rows], data };
   };
   // Norm weights near 1 so they matter without blowing activations up.
-  const norm = (name: string): GgufWriteTensor => {
-    const data = new Float32Array(dim);
-    for (let i = 0; i < dim; i++) data[i] = 1 + 0.1 * gauss();
-    return { name, type: "F32", shape: [dim], data };
+  const norm = (name: string, n = dim): GgufWriteTensor => {
+    const data = new Float32Array(n);
+    for (let i = 0; i < n; i++) data[i] = 1 + 0.1 * gauss();
+    return { name, type: "F32", shape: [n], data };
   };
+  const bias = (name: string, n: number): GgufWriteTensor => {
+    const data = new Float32Array(n);
+    for (let i = 0; i < n; i++) data[i] = 0.5 * gauss();
+    return { name, type: "F32", shape: [n], data };
+  };
+  const s = 1 / Math.sqrt(dim);
 
   const tensors: GgufWriteTensor[] = [matrix("token_embd.weight", dim, vocabSize, embeddingType, 1)];
   for (let l = 0; l < layers; l++) {
     const p = `blk.${l}.`;
-    tensors.push(
-      norm(`${p}attn_norm.weight`),
-      matrix(`${p}attn_q.weight`, dim, dim, weightType, 1 / Math.sqrt(dim)),
-      matrix(`${p}attn_k.weight`, dim, kvDim, weightType, 1 / Math.sqrt(dim)),
-      matrix(`${p}attn_v.weight`, dim, kvDim, weightType, 1 / Math.sqrt(dim)),
-      matrix(`${p}attn_output.weight`, dim, dim, weightType, 1 / Math.sqrt(dim)),
-      norm(`${p}ffn_norm.weight`),
-      matrix(`${p}ffn_gate.weight`, dim, ffn, weightType, 1 / Math.sqrt(dim)),
-      matrix(`${p}ffn_up.weight`, dim, ffn, weightType, 1 / Math.sqrt(dim)),
-      matrix(`${p}ffn_down.weight`, ffn, dim, weightType, 1 / Math.sqrt(ffn)),
-    );
+    tensors.push(norm(`${p}attn_norm.weight`));
+    if (arch === "phi3") {
+      tensors.push(matrix(`${p}attn_qkv.weight`, dim, qDim + 2 * kvDim, weightType, s));
+    } else {
+      tensors.push(
+        matrix(`${p}attn_q.weight`, dim, qDim, weightType, s),
+        matrix(`${p}attn_k.weight`, dim, kvDim, weightType, s),
+        matrix(`${p}attn_v.weight`, dim, kvDim, weightType, s),
+      );
+    }
+    if (arch === "qwen2") tensors.push(bias(`${p}attn_q.bias`, qDim), bias(`${p}attn_k.bias`, kvDim), bias(`${p}attn_v.bias`, kvDim));
+    tensors.push(matrix(`${p}attn_output.weight`, qDim, dim, weightType, 1 / Math.sqrt(qDim)));
+    if (arch === "qwen3" || arch === "gemma3") tensors.push(norm(`${p}attn_q_norm.weight`, headDim), norm(`${p}attn_k_norm.weight`, headDim));
+    if (arch === "gemma3") tensors.push(norm(`${p}post_attention_norm.weight`));
+    tensors.push(norm(`${p}ffn_norm.weight`));
+    if (arch === "phi3") {
+      tensors.push(matrix(`${p}ffn_up.weight`, dim, 2 * ffn, weightType, s));
+    } else {
+      tensors.push(matrix(`${p}ffn_gate.weight`, dim, ffn, weightType, s), matrix(`${p}ffn_up.weight`, dim, ffn, weightType, s));
+    }
+    tensors.push(matrix(`${p}ffn_down.weight`, ffn, dim, weightType, 1 / Math.sqrt(ffn)));
+    if (arch === "gemma3") tensors.push(norm(`${p}post_ffw_norm.weight`));
   }
   tensors.push(norm("output_norm.weight"));
   if (!tiedOutput) tensors.push(matrix("output.weight", dim, vocabSize, weightType, 1 / Math.sqrt(dim)));
@@ -156,21 +196,24 @@ export function makeTinyLlama(path: string, opts: TinyLlamaOptions = {}): TinyLl
   const u32 = (value: number): GgufWriteValue => ({ type: "u32", value });
   const f32 = (value: number): GgufWriteValue => ({ type: "f32", value });
   const quantized = weightType !== "F32" && weightType !== "F16" && weightType !== "BF16";
+  const a = `${arch}.`;
   const metadata: Array<[string, GgufWriteValue]> = [
-    ["general.architecture", "llama"],
+    ["general.architecture", arch],
     ["general.type", "model"],
-    ["general.name", "Tiny Llama (random weights)"],
-    ["llama.block_count", u32(layers)],
-    ["llama.context_length", u32(contextLength)],
-    ["llama.embedding_length", u32(dim)],
-    ["llama.feed_forward_length", u32(ffn)],
-    ["llama.attention.head_count", u32(heads)],
-    ["llama.attention.head_count_kv", u32(kvHeads)],
-    ["llama.rope.freq_base", f32(ropeBase)],
-    ["llama.attention.layer_norm_rms_epsilon", f32(rmsEps)],
+    // Not the family's name: llama.cpp keys vocabulary fix-ups off general.name
+    // ("phi3" expects <s> and </s> tokens this vocabulary lacks).
+    ["general.name", "Tiny random-weight model"],
+    [`${a}block_count`, u32(layers)],
+    [`${a}context_length`, u32(contextLength)],
+    [`${a}embedding_length`, u32(dim)],
+    [`${a}feed_forward_length`, u32(ffn)],
+    [`${a}attention.head_count`, u32(heads)],
+    [`${a}attention.head_count_kv`, u32(kvHeads)],
+    [`${a}rope.freq_base`, f32(ropeBase)],
+    [`${a}attention.layer_norm_rms_epsilon`, f32(rmsEps)],
     ["general.file_type", u32(FILE_TYPE[weightType])],
-    ["llama.vocab_size", u32(vocabSize)],
-    ["llama.rope.dimension_count", u32(headDim)],
+    [`${a}vocab_size`, u32(vocabSize)],
+    [`${a}rope.dimension_count`, u32(headDim)],
     ["tokenizer.ggml.add_space_prefix", false],
     ["tokenizer.ggml.add_bos_token", false],
     ["tokenizer.ggml.model", "gpt2"],
@@ -188,10 +231,19 @@ export function makeTinyLlama(path: string, opts: TinyLlamaOptions = {}): TinyLl
     ["tokenizer.chat_template", TINY_CHAT_TEMPLATE],
   ];
   if (quantized) metadata.push(["general.quantization_version", u32(2)]);
+  if (opts.headDim !== undefined) metadata.push([`${a}attention.key_length`, u32(headDim)], [`${a}attention.value_length`, u32(headDim)]);
+  if (arch === "gemma3") {
+    metadata.push(
+      [`${a}attention.sliding_window`, u32(opts.slidingWindow ?? 8)],
+      [`${a}attention.sliding_window_pattern`, u32(opts.slidingPattern ?? 2)],
+      [`${a}rope.freq_base_swa`, f32(opts.ropeBaseSliding ?? 10000)],
+    );
+  }
 
   writeGguf(path, { version: opts.version ?? 3, metadata, tensors });
   return {
     path,
+    architecture: arch,
     layers,
     dim,
     heads,

@@ -1,13 +1,13 @@
-// LoRA forward and backward as f32 GEMMs. A and B are transposed into
-// scratch where the GEMM wants the other layout (rank is small, so these
-// copies are cheap next to the products).
+// LoRA at inference: module names and the forward product as f32 GEMMs
+// (few rows take dot products). A and B are transposed into scratch where the
+// GEMM wants the other layout (rank is small, so these copies are cheap).
 #include <cstring>
 #include <vector>
 
 #include "first/error.h"
 #include "first/lora.h"
 #include "first/vec.h"
-#include "first/train.h"
+#include "first/gemm.h"
 
 namespace first {
 
@@ -45,25 +45,6 @@ void lora_forward(const LoraAdapter& a, const float* X, int64_t M, int64_t ldx, 
   std::memset(t, 0, sizeof(float) * M * r);
   gemm_nn(M, r, a.in, 1.f, X, ldx, at.data(), r, t, r, &pool);
   gemm_nn(M, a.out, r, a.scale, t, r, bt.data(), a.out, Y, ldy, &pool);
-}
-
-void lora_backward(const LoraAdapter& a, const float* X, int64_t ldx, const float* t, const float* dY, int64_t ldy,
-                   int64_t M, float* dA, float* dB, float* dX, int64_t lddx, ThreadPool& pool) {
-  thread_local std::vector<float> dyt, dt, dtt;
-  const int64_t r = a.rank;
-  // dB (out x rank) += scale * dY^T t
-  dyt.resize(a.out * M);
-  transpose(dY, M, a.out, ldy, dyt.data());
-  gemm_nn(a.out, r, M, a.scale, dyt.data(), M, t, r, dB, r, &pool);
-  // dt (M x rank) = scale * dY B
-  dt.assign(M * r, 0.f);
-  gemm_nn(M, r, a.out, a.scale, dY, ldy, a.B.data(), r, dt.data(), r, &pool);
-  // dA (rank x in) += dt^T X
-  dtt.resize(r * M);
-  transpose(dt.data(), M, r, r, dtt.data());
-  gemm_nn(r, a.in, M, 1.f, dtt.data(), M, X, ldx, dA, a.in, &pool);
-  // dX (M x in) += dt A
-  if (dX) gemm_nn(M, a.in, r, 1.f, dt.data(), r, a.A.data(), a.in, dX, lddx, &pool);
 }
 
 }  // namespace first

@@ -5,7 +5,7 @@
 
 #include <algorithm>
 
-#include "first/train.h"
+#include "first/gemm.h"
 
 namespace first {
 namespace avx2 {

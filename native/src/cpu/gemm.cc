@@ -1,9 +1,9 @@
-// f32 GEMM used by the backward pass (input gradients, LoRA). The AVX2/FMA
+// f32 GEMM for LoRA at inference and the trainer's backward pass. The AVX2/FMA
 // kernel lives in gemm_avx2.cc; this file holds the portable kernel, the
 // run-time choice and the split over threads.
 #include <algorithm>
 
-#include "first/train.h"
+#include "first/gemm.h"
 #include "first/vec.h"
 
 namespace first {
