@@ -44,6 +44,10 @@ const ModelConfig& check_model(const Model& m) {
   const ModelConfig& c = m.config();
   if (c.architecture != "llama")
     throw Error("CUDA engine: architecture '" + c.architecture + "' is not supported (supported: llama)");
+  // Optional pieces any family's file may carry; the CUDA layer has none of them.
+  for (int l = 0; l < c.n_layers; ++l)
+    if (!m.layer(l).bq.empty() || !m.layer(l).bk.empty() || !m.layer(l).bv.empty())
+      throw Error("CUDA engine: Q/K/V biases (layer " + std::to_string(l) + ") are not supported");
   if (c.head_dim % 4 != 0 || c.head_dim > 512)
     throw Error("CUDA engine: head_dim must be a multiple of 4 and at most 512, the model has " +
                 std::to_string(c.head_dim));

@@ -1,6 +1,6 @@
 // PEFT LoRA folders: what we write has PEFT's names, shapes and config, reads
 // back identically, and bad adapters fail with messages naming the problem.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -90,6 +90,41 @@ describe("PEFT adapters", () => {
     expect(a.pairs).toHaveLength(2);
   });
 
+  it("reads Phi-3's fused qkv_proj and gate_up_proj as q, k, v and gate, up sharing A, B split by rows", () => {
+    const dir = join(root, "fused");
+    const rank = 2;
+    const qkvOut = 8 + 4 + 4, gateUpOut = 2 * 12;
+    const A1 = Float32Array.from({ length: rank * 8 }, (_, i) => i * 0.1);
+    const B1 = Float32Array.from({ length: qkvOut * rank }, (_, i) => i);
+    const A2 = Float32Array.from({ length: rank * 8 }, (_, i) => -i * 0.1);
+    const B2 = Float32Array.from({ length: gateUpOut * rank }, (_, i) => 100 + i);
+    const key = (m: string, w: string) => `base_model.model.model.layers.1.${m}.lora_${w}.weight`;
+    mkdirSync(dir, { recursive: true });
+    writeSafetensors(join(dir, "adapter_model.safetensors"), new Map([
+      [key("self_attn.qkv_proj", "A"), { dtype: "F32" as const, shape: [rank, 8], data: A1 }],
+      [key("self_attn.qkv_proj", "B"), { dtype: "F32" as const, shape: [qkvOut, rank], data: B1 }],
+      [key("mlp.gate_up_proj", "A"), { dtype: "F32" as const, shape: [rank, 8], data: A2 }],
+      [key("mlp.gate_up_proj", "B"), { dtype: "F32" as const, shape: [gateUpOut, rank], data: B2 }],
+    ]));
+    writeFileSync(join(dir, "adapter_config.json"), JSON.stringify({ peft_type: "LORA", r: rank, lora_alpha: 4, target_modules: ["qkv_proj", "gate_up_proj"] }));
+    const a = readPeftAdapter(dir, shape);
+    expect(a.targets).toEqual(["q", "k", "v", "gate", "up"]);
+    const by = Object.fromEntries(a.pairs.map((p) => [p.module, p]));
+    expect(Array.from(by.q.b)).toEqual(Array.from(B1.subarray(0, 8 * rank)));
+    expect(Array.from(by.k.b)).toEqual(Array.from(B1.subarray(8 * rank, 12 * rank)));
+    expect(Array.from(by.v.b)).toEqual(Array.from(B1.subarray(12 * rank)));
+    expect(Array.from(by.gate.b)).toEqual(Array.from(B2.subarray(0, 12 * rank)));
+    expect(Array.from(by.up.b)).toEqual(Array.from(B2.subarray(12 * rank)));
+    for (const m of ["q", "k", "v"]) expect(Array.from(by[m].a)).toEqual(Array.from(A1));
+    // A fused B must cover every part's rows; and without the model's shape it cannot be split.
+    expect(() => readPeftAdapter(dir)).toThrow(/fused self_attn\.qkv_proj.*load it with a model|fused mlp\.gate_up_proj/);
+    writeSafetensors(join(dir, "adapter_model.safetensors"), new Map([
+      [key("self_attn.qkv_proj", "A"), { dtype: "F32" as const, shape: [rank, 8], data: A1 }],
+      [key("self_attn.qkv_proj", "B"), { dtype: "F32" as const, shape: [qkvOut - 4, rank], data: B1.subarray(0, (qkvOut - 4) * rank) }],
+    ]));
+    expect(() => readPeftAdapter(dir, shape)).toThrow(/qkv_proj: lora_A is \[2,8\] and lora_B \[12,2\]; this model needs \[2,8\] and \[16,2\]/);
+  });
+
   it("rejects unknown modules, wrong shapes, a rank mismatch and layers the model lacks", () => {
     const make = (name: string, edit: (dir: string) => void) => {
       const dir = join(root, name);
@@ -109,9 +144,9 @@ describe("PEFT adapters", () => {
     const renamed = make("module", (dir) => {
       const st = join(dir, "adapter_model.safetensors");
       const { tensors } = readSafetensors(st);
-      writeSafetensors(st, new Map([...tensors].map(([k, v]) => [k.replace("self_attn.q_proj", "self_attn.qkv_proj"), v])));
+      writeSafetensors(st, new Map([...tensors].map(([k, v]) => [k.replace("self_attn.q_proj", "self_attn.c_attn"), v])));
     });
-    expect(() => readPeftAdapter(renamed, shape)).toThrow(/unknown module "self_attn.qkv_proj"/);
+    expect(() => readPeftAdapter(renamed, shape)).toThrow(/unknown module "self_attn.c_attn"/);
     expect(() => readPeftAdapter(join(root, "missing"))).toThrow(/adapter_config.json is missing/);
   });
 });

@@ -23,6 +23,16 @@ export const LORA_MODULES = {
 export type LoraModule = keyof typeof LORA_MODULES;
 export const LORA_MODULE_NAMES = Object.keys(LORA_MODULES) as LoraModule[];
 
+/**
+ * Fused projections some families use (Phi-3's qkv_proj and gate_up_proj):
+ * one A shared by the parts and a B whose rows are the parts' outputs in
+ * order, read as one adapter per part (the same product, split by rows).
+ */
+export const FUSED_LORA_MODULES: Record<string, LoraModule[]> = {
+  "self_attn.qkv_proj": ["q", "k", "v"],
+  "mlp.gate_up_proj": ["gate", "up"],
+};
+
 /** The model sizes that fix each projection's shape. */
 export interface LoraModelShape {
   nLayers: number;
@@ -101,30 +111,37 @@ export function readPeftAdapter(dir: string, shape?: LoraModelShape): LoraAdapte
   }
   if (cfg.use_dora === true) throw bad("DoRA adapters (use_dora) are not supported");
   if (cfg.fan_in_fan_out === true) throw bad("fan_in_fan_out adapters (GPT-2 Conv1D layout) are not supported");
-  const byPeft = new Map(Object.entries(LORA_MODULES).map(([k, v]) => [v as string, k as LoraModule]));
+  // A PEFT module name -> the modules it adapts (one, or a fused one's parts).
+  const byPeft = new Map<string, LoraModule[]>([
+    ...Object.entries(LORA_MODULES).map(([k, v]): [string, LoraModule[]] => [v, [k as LoraModule]]),
+    ...Object.entries(FUSED_LORA_MODULES),
+  ]);
   const rawTargets: unknown[] = Array.isArray(cfg.target_modules) ? cfg.target_modules : typeof cfg.target_modules === "string" ? [cfg.target_modules] : [];
   const targets = new Set<LoraModule>();
   for (const t of rawTargets) {
     if (typeof t !== "string") throw bad(`target_modules holds ${JSON.stringify(t)}, not a module name`);
     const m = [...byPeft.entries()].find(([peft]) => peft.endsWith(`.${t}`) || peft === t)?.[1];
-    if (!m) throw bad(`unknown target module "${t}" (supported: ${Object.values(LORA_MODULES).map((v) => v.split(".")[1]).join(", ")})`);
-    targets.add(m);
+    if (!m) throw bad(`unknown target module "${t}" (supported: ${[...byPeft.keys()].map((v) => v.split(".")[1]).join(", ")})`);
+    for (const x of m) targets.add(x);
   }
 
   const { tensors } = readSafetensors(stPath);
-  const found = new Map<string, { layer: number; module: LoraModule; A?: NamedTensor; B?: NamedTensor }>();
+  const found = new Map<string, { layer: number; peft: string; parts: LoraModule[]; A?: NamedTensor; B?: NamedTensor }>();
   for (const [name, t] of tensors) {
     const m = KEY.exec(name);
     if (!m) throw new LoraLoadError(`${stPath}: unexpected tensor ${name} (expected base_model.model.model.layers.{i}.<module>.lora_A|lora_B.weight)`);
-    const module = byPeft.get(m[2]);
-    if (!module) throw new LoraLoadError(`${stPath}: tensor ${name} adapts an unknown module "${m[2]}"`);
+    const parts = byPeft.get(m[2]);
+    if (!parts) throw new LoraLoadError(`${stPath}: tensor ${name} adapts an unknown module "${m[2]}"`);
+    if (parts.length > 1 && !shape) throw new LoraLoadError(`${stPath}: tensor ${name} adapts the fused ${m[2]}, which is split by the model's shape (load it with a model)`);
     // "01" and "1" would name the same layer; a number past 2^53 is no layer at all.
     if ((m[1].length > 1 && m[1][0] === "0") || m[1].length > 9) throw new LoraLoadError(`${stPath}: tensor ${name} has layer number ${m[1]}`);
     const layer = Number(m[1]);
     if (shape && layer >= shape.nLayers) throw new LoraLoadError(`${stPath}: tensor ${name} is for layer ${layer}; the model has ${shape.nLayers} layers`);
-    targets.add(module);
-    const key = `${layer}.${module}`;
-    const entry = found.get(key) ?? { layer, module };
+    for (const x of parts) targets.add(x);
+    const key = `${layer}.${m[2]}`;
+    const entry = found.get(key) ?? { layer, peft: m[2], parts };
+    if (parts.some((x) => [...found.values()].some((o) => o !== found.get(key) && o.layer === layer && o.parts.includes(x))))
+      throw new LoraLoadError(`${stPath}: layer ${layer} adapts ${parts.join(", ")} both fused and on their own`);
     if (entry[m[3] as "A" | "B"]) throw new LoraLoadError(`${stPath}: layer ${layer} ${m[2]} has lora_${m[3]} twice (with and without .default)`);
     entry[m[3] as "A" | "B"] = t;
     found.set(key, entry);
@@ -132,20 +149,29 @@ export function readPeftAdapter(dir: string, shape?: LoraModelShape): LoraAdapte
   if (found.size === 0) throw new LoraLoadError(`${stPath} holds no LoRA tensors`);
 
   const pairs: LoraPair[] = [];
-  for (const e of [...found.values()].sort((x, y) => x.layer - y.layer || LORA_MODULE_NAMES.indexOf(x.module) - LORA_MODULE_NAMES.indexOf(y.module))) {
-    const where = `${stPath}: layer ${e.layer} ${LORA_MODULES[e.module]}`;
+  const order = (e: { layer: number; parts: LoraModule[] }) => e.layer * 16 + LORA_MODULE_NAMES.indexOf(e.parts[0]);
+  for (const e of [...found.values()].sort((x, y) => order(x) - order(y))) {
+    const where = `${stPath}: layer ${e.layer} ${e.peft}`;
     if (!e.A || !e.B) throw new LoraLoadError(`${where} has lora_${e.A ? "B" : "A"} missing`);
     if (e.A.shape.length !== 2 || e.B.shape.length !== 2) throw new LoraLoadError(`${where}: lora_A and lora_B must be matrices`);
     if (e.A.shape[1] === 0 || e.B.shape[0] === 0) throw new LoraLoadError(`${where}: lora_A is [${e.A.shape}] and lora_B [${e.B.shape}], an empty projection`);
     if (e.A.shape[0] !== rank || e.B.shape[1] !== rank)
       throw new LoraLoadError(`${where}: lora_A is [${e.A.shape}] and lora_B [${e.B.shape}], but r = ${rank}`);
     if (shape) {
-      const [inDim, outDim] = moduleDims(e.module, shape);
+      const inDim = moduleDims(e.parts[0], shape)[0];
+      const outDim = e.parts.reduce((n, x) => n + moduleDims(x, shape)[1], 0);
       if (e.A.shape[1] !== inDim || e.B.shape[0] !== outDim)
         throw new LoraLoadError(`${where}: lora_A is [${e.A.shape}] and lora_B [${e.B.shape}]; this model needs [${rank},${inDim}] and [${outDim},${rank}]`);
     }
-    pairs.push({ layer: e.layer, module: e.module, a: e.A.data, b: e.B.data });
+    // A fused B splits by rows: each part's output rows, in order, share A.
+    let row = 0;
+    for (const module of e.parts) {
+      const out = e.parts.length === 1 ? e.B.shape[0] : moduleDims(module, shape!)[1];
+      pairs.push({ layer: e.layer, module, a: e.A.data, b: e.B.data.subarray(row * rank, (row + out) * rank) });
+      row += out;
+    }
   }
+  pairs.sort((x, y) => x.layer - y.layer || LORA_MODULE_NAMES.indexOf(x.module) - LORA_MODULE_NAMES.indexOf(y.module));
   const scale = cfg.use_rslora === true ? alpha / Math.sqrt(rank) : alpha / rank;
   return {
     rank,
