@@ -139,7 +139,8 @@ llama("gemma3-f32-sliding", {
   arch: "gemma3", dim: 8, heads: 2, kvHeads: 1, ffn: 8, layers: 2, vocab: 2, type: "F32", tied: true,
   extra: [
     ["gemma3.attention.key_length", u32(4)], ["gemma3.attention.value_length", u32(4)],
-    ["gemma3.attention.sliding_window", u32(16)], ["gemma3.rope.freq_base_swa", f32(10000)],
+    ["gemma3.attention.sliding_window", u32(16)], ["gemma3.attention.sliding_window_pattern", u32(2)],
+    ["gemma3.rope.freq_base_swa", f32(10000)],
   ],
   layerTensors: (p, d) => ({
     drop: [],
