@@ -56,7 +56,7 @@ Napi::Value ReadGguf(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "readGguf(path): path must be a string");
   return guard(env, [&]() -> Napi::Value {
-    auto f = first::GgufFile::open(info[0].As<Napi::String>().Utf8Value());
+    auto f = first::open_model_file(info[0].As<Napi::String>().Utf8Value());
     Napi::Object out = Napi::Object::New(env);
     out.Set("version", f->version());
     out.Set("alignment", static_cast<double>(f->alignment()));

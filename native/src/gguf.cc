@@ -3,6 +3,7 @@
 // compared with the bytes that remain before it is used, so a truncated or
 // corrupt file ends in a first::Error that names the file and the problem.
 #include "first/gguf.h"
+#include "first/mapped_file.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -360,6 +361,26 @@ std::unique_ptr<GgufFile> GgufFile::parse(const void* data, size_t size, const s
   f->map_ = const_cast<void*>(data);  // only ever read
   f->size_ = size;
   GgufParser(*f, limits).parse();
+  return f;
+}
+
+std::unique_ptr<GgufFile> GgufFile::assemble(const std::string& name,
+                                             std::vector<std::pair<std::string, GgufValue>> metadata,
+                                             std::vector<GgufTensor> tensors,
+                                             std::vector<std::shared_ptr<const MappedFile>> files) {
+  std::unique_ptr<GgufFile> f(new GgufFile());
+  f->path_ = name;
+  f->version_ = 3;
+  f->kv_ = std::move(metadata);
+  for (size_t i = 0; i < f->kv_.size(); ++i)
+    if (!f->kv_index_.emplace(f->kv_[i].first, i).second) throw Error(name + ": metadata key '" + f->kv_[i].first + "' twice");
+  f->tensors_ = std::move(tensors);
+  for (size_t i = 0; i < f->tensors_.size(); ++i) {
+    if (!f->tensor_index_.emplace(f->tensors_[i].name, i).second)
+      throw Error(name + ": tensor '" + f->tensors_[i].name + "' twice");
+    f->size_ += f->tensors_[i].n_bytes;
+  }
+  f->files_ = std::move(files);
   return f;
 }
 

@@ -1,6 +1,7 @@
 // Model::load: the common GGUF keys and tensor names, checked against what the
 // file holds before anything is sized by them; the architecture files
-// (src/arch/) say which optional pieces a family's layer has.
+// (src/arch/) say which optional pieces a family's layer has. A Hugging Face
+// checkpoint folder arrives with the same keys and names (src/hf/).
 #include "first/model.h"
 
 #include <cmath>
@@ -10,6 +11,7 @@
 #include "arch/gguf_keys.h"
 #include "first/error.h"
 #include "first/quant.h"
+#include "hf/checkpoint.h"
 
 namespace first {
 
@@ -164,9 +166,13 @@ float ModelConfig::query_scale() const {
   return attn_scale > 0 ? attn_scale : 1.0f / std::sqrt(static_cast<float>(head_dim));
 }
 
+std::unique_ptr<GgufFile> open_model_file(const std::string& path) {
+  return hf::is_checkpoint_dir(path) ? hf::open_checkpoint(path) : GgufFile::open(path);
+}
+
 std::unique_ptr<Model> Model::load(const std::string& path) {
   std::unique_ptr<Model> m(new Model());
-  m->file_ = GgufFile::open(path);
+  m->file_ = open_model_file(path);
   const GgufFile& f = *m->file_;
 
   const GgufValue* arch_v = f.find("general.architecture");
@@ -182,8 +188,17 @@ std::unique_ptr<Model> Model::load(const std::string& path) {
   c.recipe = arch->recipe;
   read_common(f, p, c);
   if (arch->read_hyper_parameters) arch->read_hyper_parameters(f, p, c);
+  // How a checkpoint's layout differs from GGUF's (src/hf/checkpoint.cc).
+  if (const GgufValue* v = f.find("first.rope_layout"); v && v->as_string() == "half_split")
+    c.recipe.rope = RopeStyle::HalfSplit;
+  const float norm_offset = static_cast<float>(gguf_float(f, "first.norm_weight_offset", 0.0));
 
   TensorReader t(f);
+  auto norm = [&](const std::string& name, int64_t n) {
+    std::vector<float> w = t.vector(name, n);
+    for (float& x : w) x += norm_offset;
+    return w;
+  };
   t.set_architecture(arch_name);
   if (!t.has("token_embd.weight")) throw Error(path + ": missing tensor 'token_embd.weight'");
   const GgufTensor& embd = f.tensor("token_embd.weight");
@@ -191,7 +206,7 @@ std::unique_ptr<Model> Model::load(const std::string& path) {
     throw Error(path + ": token_embd.weight must have shape [embedding_length, vocab]");
   c.vocab_size = static_cast<int>(embd.shape[1]);
   m->token_embd_ = t.matrix("token_embd.weight", c.vocab_size, c.d_model);
-  m->output_norm_ = t.vector("output_norm.weight", c.d_model);
+  m->output_norm_ = norm("output_norm.weight", c.d_model);
   if (t.has("output.weight")) {
     m->output_ = t.matrix("output.weight", c.vocab_size, c.d_model);
   } else {
@@ -213,7 +228,7 @@ std::unique_ptr<Model> Model::load(const std::string& path) {
   for (int l = 0; l < c.n_layers; ++l) {
     const std::string b = "blk." + std::to_string(l) + ".";
     LayerWeights& L = m->layers_[l];
-    L.attn_norm = t.vector(b + "attn_norm.weight", d);
+    L.attn_norm = norm(b + "attn_norm.weight", d);
     if (t.has(b + "attn_qkv.weight")) {
       const WeightView qkv = t.matrix(b + "attn_qkv.weight", q + 2 * kv, d);
       L.wq = row_slice(qkv, 0, q);
@@ -235,14 +250,14 @@ std::unique_ptr<Model> Model::load(const std::string& path) {
     }
     L.wo = t.matrix(b + "attn_output.weight", d, q);
     if (r.qk_norm) {
-      L.q_norm = t.vector(b + "attn_q_norm.weight", hd);
-      L.k_norm = t.vector(b + "attn_k_norm.weight", hd);
+      L.q_norm = norm(b + "attn_q_norm.weight", hd);
+      L.k_norm = norm(b + "attn_k_norm.weight", hd);
     }
     if (r.post_norms) {
-      L.attn_post_norm = t.vector(b + "post_attention_norm.weight", d);
-      L.ffn_post_norm = t.vector(b + "post_ffw_norm.weight", d);
+      L.attn_post_norm = norm(b + "post_attention_norm.weight", d);
+      L.ffn_post_norm = norm(b + "post_ffw_norm.weight", d);
     }
-    L.ffn_norm = t.vector(b + "ffn_norm.weight", d);
+    L.ffn_norm = norm(b + "ffn_norm.weight", d);
     if (r.fused_gate_up) {
       const WeightView gate_up = t.matrix(b + "ffn_up.weight", 2 * ff, d);
       L.w_gate = row_slice(gate_up, 0, ff);

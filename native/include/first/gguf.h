@@ -57,6 +57,8 @@ struct GgufLimits {
   uint64_t max_metadata_elements = uint64_t(1) << 24;  // over every array in the file
 };
 
+class MappedFile;
+
 class GgufFile {
  public:
   // Throws first::Error naming the path and what is wrong.
@@ -66,6 +68,13 @@ class GgufFile {
   // returned file. `name` stands in for the path in error messages.
   static std::unique_ptr<GgufFile> parse(const void* data, size_t size, const std::string& name,
                                          const GgufLimits& limits = {});
+  // A model whose metadata and tensors were gathered from other files (a
+  // Hugging Face checkpoint: src/hf/checkpoint.cc); the tensors point into
+  // `files`, which the result keeps mapped. Nothing is validated here.
+  static std::unique_ptr<GgufFile> assemble(const std::string& name,
+                                            std::vector<std::pair<std::string, GgufValue>> metadata,
+                                            std::vector<GgufTensor> tensors,
+                                            std::vector<std::shared_ptr<const MappedFile>> files);
   ~GgufFile();
   GgufFile(const GgufFile&) = delete;
   GgufFile& operator=(const GgufFile&) = delete;
@@ -95,6 +104,7 @@ class GgufFile {
   std::map<std::string, size_t> kv_index_;
   std::vector<GgufTensor> tensors_;
   std::map<std::string, size_t> tensor_index_;
+  std::vector<std::shared_ptr<const MappedFile>> files_;  // assembled models' sources
   friend class GgufParser;
 };
 

@@ -53,6 +53,10 @@ struct LayerWeights {
   std::vector<float> ffn_post_norm;          // d_model (recipe.post_norms)
 };
 
+// A GGUF file, or a Hugging Face checkpoint folder (config.json and
+// safetensors) seen with GGUF's keys and tensor names.
+std::unique_ptr<GgufFile> open_model_file(const std::string& path);
+
 class Model {
  public:
   // Opens and validates a GGUF model; throws first::Error explaining what is

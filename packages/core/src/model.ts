@@ -1,7 +1,7 @@
 // The main-thread face of a loaded model: tokenizer, chat template and
 // streaming generation. The weights and the engine live in a worker thread.
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { renderChat, type ChatMessage } from "./chat-template.js";
@@ -51,7 +51,7 @@ type Pending = {
   onMessage: (m: FromWorker) => void;
 };
 
-/** Loads a GGUF model (a path, the default alias, or hf:owner/repo/file). */
+/** Loads a model: a GGUF path, a Hugging Face checkpoint folder, the default alias, hf:owner/repo/file or hf:owner/repo. */
 export async function loadModel(pathOrAlias?: string, options: LoadModelOptions = {}): Promise<LoadedModel> {
   const path = await resolveModelPath(pathOrAlias, { pull: options.pull ?? true, onProgress: options.onPullProgress });
   let info;
@@ -60,10 +60,22 @@ export async function loadModel(pathOrAlias?: string, options: LoadModelOptions 
   } catch (err) {
     throw new ModelLoadError(`cannot read model ${path}: ${(err as Error).message}`, { cause: err });
   }
-  const tokenizerJson = join(dirname(path), "tokenizer.json");
-  const tokenizer = existsSync(tokenizerJson)
-    ? Tokenizer.fromTokenizerJson(JSON.parse(readFileSync(tokenizerJson, "utf8")))
-    : Tokenizer.fromGgufMetadata(info.metadata);
+  // A checkpoint folder holds its tokenizer; a GGUF may have tokenizer.json beside it.
+  const folder = statSync(path).isDirectory() ? path : dirname(path);
+  const tokenizerJson = join(folder, "tokenizer.json");
+  const tokenizerConfig = join(folder, "tokenizer_config.json");
+  let tokenizer: Tokenizer;
+  try {
+    tokenizer = existsSync(tokenizerJson)
+      ? Tokenizer.fromTokenizerJson(
+          JSON.parse(readFileSync(tokenizerJson, "utf8")),
+          existsSync(tokenizerConfig) ? JSON.parse(readFileSync(tokenizerConfig, "utf8")) : undefined,
+        )
+      : Tokenizer.fromGgufMetadata(info.metadata);
+  } catch (err) {
+    if (err instanceof ModelLoadError) throw err;
+    throw new ModelLoadError(`cannot read the tokenizer of ${path}: ${(err as Error).message}`, { cause: err });
+  }
   let lora: ReturnType<typeof loraPayload> | undefined;
   if (options.lora !== undefined) {
     let config;

@@ -4,7 +4,7 @@ import { UsageError, type FlagSpec } from "../args.js";
 import { progressReporter } from "./pull.js";
 
 export const modelFlags = {
-  model: { type: "string", short: "m", help: "GGUF path, model name or hf:<owner>/<repo>/<file>", default: "smollm2-135m-instruct", valueName: "path" },
+  model: { type: "string", short: "m", help: "GGUF path, checkpoint folder, model name, hf:<owner>/<repo>/<file> or hf:<owner>/<repo>", default: "smollm2-135m-instruct", valueName: "path" },
   threads: { type: "int", short: "t", help: "CPU threads (default: all cores)", min: 1, max: 1024 },
   ctx: { type: "int", help: "context length in tokens (default: the model's)", min: 16 },
   lora: { type: "string", help: "PEFT LoRA adapter folder to apply (adapter_config.json + adapter_model.safetensors)", valueName: "dir" },

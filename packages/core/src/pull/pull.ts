@@ -2,12 +2,14 @@
 // alias (see known-models.ts) or `hf:<owner>/<repo>/<file>`. Pulled files live
 // in the models folder (see paths.ts); each source is tried in its listed order
 // until one gives a file that passes the size and sha256 checks.
+import { existsSync } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { AbortedError, DownloadError, ModelNotFoundError } from "../errors.js";
 import { modelsDir } from "../paths.js";
 import { fileSize, partPathFor, removeQuietly, removeStaleTempFiles, sha256File, tempPathFor } from "./files.js";
 import { downloadHfFile, hfCachePath, isHfSource, parseHfSource } from "./hf.js";
+import { checkpointSha256, type HfRepo, hfRepoDir, isCheckpointDir, isHfRepoSource, parseHfRepo, pullHfCheckpoint } from "./hf-checkpoint.js";
 import {
   DEFAULT_MODEL_ALIAS,
   describeSource,
@@ -51,6 +53,7 @@ export interface ResolveOptions {
 
 type Plan =
   | { kind: "local"; path: string }
+  | { kind: "hf-repo"; name: string; target: string; repo: HfRepo }
   | { kind: "remote"; name: string; target: string; known?: KnownModel; sources: readonly ModelSource[] };
 
 /**
@@ -62,6 +65,11 @@ type Plan =
 export async function resolveModelPath(pathOrAlias?: string, options: ResolveOptions = {}): Promise<string> {
   const plan = await planPull(pathOrAlias, options.env);
   if (plan.kind === "local") return plan.path;
+  if (plan.kind === "hf-repo") {
+    if (existsSync(path.join(plan.target, ".complete"))) return plan.target;
+    if (options.pull) return (await pullModel(pathOrAlias, { onProgress: options.onProgress, signal: options.signal, env: options.env })).path;
+    throw new ModelNotFoundError(`checkpoint ${plan.name} is not in the cache (${plan.target}); run \`first pull ${plan.name}\` to download it`);
+  }
   const size = await fileSize(plan.target);
   if (size !== undefined && (plan.known === undefined || size === plan.known.bytes)) return plan.target;
   if (options.pull) {
@@ -79,7 +87,17 @@ export async function resolveModelPath(pathOrAlias?: string, options: ResolveOpt
 /** Makes sure a model file is on disk and returns where, with its checksum. */
 export async function pullModel(source?: string, options: PullOptions = {}): Promise<PullResult> {
   const plan = await planPull(source, options.env);
-  if (plan.kind === "local") return options.copy ? copyIntoCache(plan.path, options) : describeLocal(plan.path, options);
+  if (plan.kind === "local") {
+    if (isCheckpointDir(plan.path)) return { path: plan.path, sha256: await checkpointSha256(plan.path), bytes: 0, source: "local" };
+    return options.copy ? copyIntoCache(plan.path, options) : describeLocal(plan.path, options);
+  }
+  if (plan.kind === "hf-repo") {
+    // Each file resumes and is checked on its own; .complete marks the folder whole.
+    await fs.rm(path.join(plan.target, ".complete"), { force: true });
+    const got = await pullHfCheckpoint(plan.repo, modelsDir(options.env), { env: options.env, onProgress: options.onProgress, signal: options.signal });
+    await fs.writeFile(path.join(plan.target, ".complete"), `${got.files.join("\n")}\n`);
+    return { path: got.path, sha256: await checkpointSha256(got.path), bytes: got.bytes, source: plan.name };
+  }
 
   const dir = path.dirname(plan.target);
   await fs.mkdir(dir, { recursive: true });
@@ -113,12 +131,19 @@ async function planPull(source: string | undefined, env: NodeJS.ProcessEnv = pro
   const name = source === undefined || source === "" ? DEFAULT_MODEL_ALIAS : source;
   const local = await statOrUndefined(name);
   if (local?.isFile()) return { kind: "local", path: path.resolve(name) };
-  if (local?.isDirectory()) throw new ModelNotFoundError(`${name} is a folder; give the path of a .gguf file`);
+  if (local?.isDirectory()) {
+    if (isCheckpointDir(name)) return { kind: "local", path: path.resolve(name) };
+    throw new ModelNotFoundError(`${name} is a folder without config.json; give a .gguf file or a Hugging Face checkpoint folder`);
+  }
 
   const models = modelsDir(env);
   const known = findKnownModel(name);
   if (known !== undefined) {
     return { kind: "remote", name: known.alias, target: path.join(models, known.fileName), known, sources: known.sources };
+  }
+  if (isHfRepoSource(name)) {
+    const r = parseHfRepo(name);
+    return { kind: "hf-repo", name, target: hfRepoDir(models, r), repo: r };
   }
   if (isHfSource(name)) {
     const f = parseHfSource(name);
@@ -131,7 +156,7 @@ async function planPull(source: string | undefined, env: NodeJS.ProcessEnv = pro
   }
   const aliases = knownModels().map((m) => m.alias).join(", ");
   throw new ModelNotFoundError(
-    `unknown model "${name}": give a path to a .gguf file, hf:<owner>/<repo>/<file>, or a known model (${aliases})`,
+    `unknown model "${name}": give a path to a .gguf file or a checkpoint folder, hf:<owner>/<repo>/<file>, hf:<owner>/<repo>, or a known model (${aliases})`,
   );
 }
 

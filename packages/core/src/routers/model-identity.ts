@@ -4,19 +4,21 @@ import { createHash } from "node:crypto";
 import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { firstHome } from "../paths.js";
+import { checkpointSha256 } from "../pull/hf-checkpoint.js";
 
 export interface ModelIdentity {
   architecture: string;
   nLayers: number;
   dModel: number;
-  /** sha256 of the GGUF file. */
+  /** sha256 of the GGUF file (of a checkpoint folder: src/pull/hf-checkpoint.ts). */
   sha256: string;
 }
 
-/** sha256 of a file, cached by path, size and modification time under FIRST_HOME. */
+/** sha256 of a model file (or a checkpoint folder's config and weights), cached by path, size and modification time under FIRST_HOME. */
 export async function fileSha256(path: string): Promise<string> {
   const abs = resolve(path);
   const st = statSync(abs);
+  if (st.isDirectory()) return checkpointSha256(abs);
   const key = `${abs}|${st.size}|${st.mtimeMs}`;
   const cacheFile = join(firstHome(), "hashes.json");
   let cache: Record<string, string> = {};
