@@ -49,6 +49,17 @@ void check_model(const first::Model& m) {
     for (const first::WeightView* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) {
       check_view(f, *w, "layer matrix");
     }
+    // Optional vectors are absent (empty) or exactly as long as what they scale or shift.
+    const auto optional = [](const std::vector<float>& v, int n, const char* what) {
+      if (!v.empty() && v.size() != size_t(n)) broken("optional vector size", what);
+    };
+    optional(L.bq, c.q_dim(), "bq");
+    optional(L.bk, c.kv_dim(), "bk");
+    optional(L.bv, c.kv_dim(), "bv");
+    optional(L.q_norm, c.head_dim, "q_norm");
+    optional(L.k_norm, c.head_dim, "k_norm");
+    optional(L.attn_post_norm, c.d_model, "attn_post_norm");
+    optional(L.ffn_post_norm, c.d_model, "ffn_post_norm");
   }
   // The first and last embedding rows, as the engine would read them.
   std::vector<float> row(size_t(c.d_model) * 2);
