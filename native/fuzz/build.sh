@@ -9,7 +9,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 out="$here/../build-fuzz"
 cxx="${CXX:-}"
 if [[ -z "$cxx" ]]; then
-  for c in clang++ clang++-19 clang++-18 clang++-17 clang++-16 clang++-15 clang++-14; do
+  for c in clang++ clang++-{19..14}; do
     if command -v "$c" >/dev/null 2>&1; then cxx="$c"; break; fi
   done
 fi

@@ -4,7 +4,7 @@
 # seed corpus. Fails on any crash, sanitizer report, timeout or allocation
 # past the bound below.
 #
-# Usage: native/fuzz/ci.sh [seconds per target, default 75]
+# Usage: native/fuzz/ci.sh [seconds per target, default 60]
 # Needs packages/core/dist (pnpm build) for the seed writer. Installs clang
 # with apt-get when it is missing and this runs as root.
 #
@@ -15,11 +15,15 @@ set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 out="$here/../build-fuzz"
-seconds="${1:-75}"
-targets=(gguf_parse model_load)
+seconds="${1:-60}"
+targets=(gguf_parse model_load hf_checkpoint)
 limits=(-rss_limit_mb=1024 -malloc_limit_mb=256 -timeout=10)
 
-have_clang() { compgen -c clang++ | grep -qE '^clang\+\+(-[0-9]+)?$'; }
+have_clang() {
+  local c
+  for c in clang++ clang++-{14..19}; do command -v "$c" >/dev/null 2>&1 && return 0; done
+  return 1
+}
 if ! have_clang; then
   if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
     echo "fuzz: installing clang-14 and its runtime (libFuzzer, sanitizers)"
@@ -37,11 +41,17 @@ rm -rf "$out/seeds" && node "$here/make-seeds.mjs" "$out/seeds" >/dev/null || ex
 
 failed=()
 # Regression inputs: the committed ones, plus the shared folder beside the
-# repo when there is one. Every input is a GGUF and goes through both targets.
+# repo when there is one. Every GGUF goes through both GGUF targets; the
+# packed checkpoint folders of regressions/hf_checkpoint through their own.
 shared="$repo/../shared/fuzz"
-inputs=()
-for f in "$here"/regressions/*/* "$shared"/*.gguf; do [[ -f "$f" ]] && inputs+=("$f"); done
+gguf_inputs=()
+for f in "$here"/regressions/gguf_parse/* "$here"/regressions/model_load/* "$shared"/*.gguf; do
+  [[ -f "$f" ]] && gguf_inputs+=("$f")
+done
+hf_inputs=()
+for f in "$here"/regressions/hf_checkpoint/*; do [[ -f "$f" ]] && hf_inputs+=("$f"); done
 for t in "${targets[@]}"; do
+  if [[ "$t" == hf_checkpoint ]]; then inputs=("${hf_inputs[@]}"); else inputs=("${gguf_inputs[@]}"); fi
   printf 'fuzz: %s replays %d regression inputs\n' "$t" "${#inputs[@]}"
   for f in "${inputs[@]}"; do  # one run each, so that every failing input is reported
     log="$out/$t-regression-$(basename "$f").log"

@@ -3,8 +3,10 @@
 // Usage: node native/fuzz/make-seeds.mjs <out-dir>
 //   <out-dir>/gguf_parse/*.gguf  metadata of every type, alignments, tensors
 //   <out-dir>/model_load/*.gguf  one small model per weight type, layout and architecture
+//   <out-dir>/hf_checkpoint/*    a checkpoint folder per architecture, packed as
+//                                u32 length, config.json, model.safetensors
 // Each seed is a few KB so that mutations stay cheap.
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -12,6 +14,7 @@ const repo = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const dist = join(repo, "packages", "core", "dist", "gguf");
 const { writeGguf } = await import(join(dist, "writer.js"));
 const { makeTinyLlama } = await import(join(dist, "tiny-model.js"));
+const { makeTinyCheckpoint } = await import(join(dist, "tiny-checkpoint.js"));
 
 const out = process.argv[2];
 if (!out) {
@@ -20,8 +23,8 @@ if (!out) {
 }
 const ggufDir = join(out, "gguf_parse");
 const modelDir = join(out, "model_load");
-mkdirSync(ggufDir, { recursive: true });
-mkdirSync(modelDir, { recursive: true });
+const hfDir = join(out, "hf_checkpoint");
+for (const d of [ggufDir, modelDir, hfDir]) mkdirSync(d, { recursive: true });
 
 // A deterministic filler so seeds are the same on every run.
 function values(n, seed) {
@@ -165,4 +168,18 @@ llama("phi3-q4_0-fused", {
 makeTinyLlama(join(modelDir, "tiny-llama-q4_0-tokenizer.gguf"), {
   layers: 1, dim: 32, heads: 2, kvHeads: 1, ffn: 32, weightType: "Q4_0", tiedOutput: true,
 });
-console.log(`seeds written to ${ggufDir} and ${modelDir}`);
+// --- hf_checkpoint: each architecture as a transformers folder, packed into one input.
+const small = { layers: 1, dim: 8, heads: 2, kvHeads: 1, ffn: 8 };
+for (const [architecture, dtype] of [["llama", "F32"], ["qwen2", "BF16"], ["qwen3", "F32"], ["gemma3", "BF16"], ["phi3", "F32"]]) {
+  const dir = join(out, "hf-folders", architecture);
+  // Gemma 3 alternates sliding and full layers, so it needs two at least.
+  const layers = architecture === "gemma3" ? 2 : small.layers;
+  makeTinyCheckpoint(dir, { ...small, layers, architecture, tiedOutput: architecture !== "phi3" }, dtype);
+  const config = readFileSync(join(dir, "config.json"));
+  const weights = readFileSync(join(dir, "model.safetensors"));
+  const length = Buffer.alloc(4);
+  length.writeUInt32LE(config.length);
+  writeFileSync(join(hfDir, `${architecture}-${dtype.toLowerCase()}.bin`), Buffer.concat([length, config, weights]));
+}
+rmSync(join(out, "hf-folders"), { recursive: true, force: true });
+console.log(`seeds written to ${ggufDir}, ${modelDir} and ${hfDir}`);
