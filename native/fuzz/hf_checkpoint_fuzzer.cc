@@ -35,6 +35,14 @@ const std::string& folder() {
     if (!mkdtemp(tmpl.data())) broken("mkdtemp failed");
     return tmpl;
   }();
+  static const bool cleaned_at_exit = [] {  // a crash leaves it behind, with the input
+    std::atexit([] {
+      for (const char* f : {"/config.json", "/model.safetensors"}) ::unlink((dir + f).c_str());
+      ::rmdir(dir.c_str());
+    });
+    return true;
+  }();
+  (void)cleaned_at_exit;
   return dir;
 }
 
