@@ -25,7 +25,8 @@ void read(const GgufFile& f, const std::string& p, ModelConfig& c) {
   if (window < 0 || window > (int64_t{1} << 30)) throw Error(f.path() + ": attention.sliding_window out of range");
   if (window == 0) return;
   const int64_t period = gguf_int(f, p + "attention.sliding_window_pattern", 6, false);
-  if (period < 0 || period > c.n_layers + 1) throw Error(f.path() + ": attention.sliding_window_pattern out of range");
+  // A period longer than the model leaves every layer sliding; only the bound matters.
+  if (period < 0 || period > 65536) throw Error(f.path() + ": attention.sliding_window_pattern out of range");
   c.sliding_window = static_cast<int>(window);
   c.layer_sliding.assign(c.n_layers, 0);
   for (int l = 0; l < c.n_layers; ++l) c.layer_sliding[l] = period == 0 || l % period < period - 1;
