@@ -8,9 +8,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { GgufTensorType } from "../src/gguf/quantize.js";
-import { makeTinyModel, type TinyArchitecture, type TinyModelOptions } from "../src/gguf/tiny-model.js";
+import { makeTinyModel, TINY_FAMILIES } from "../src/gguf/tiny-model.js";
 import type { RouterSetData, RouterWeights } from "../src/routers/router-set.js";
-import { argmax, core, DirectEngine, logSoftmax, openExactPeer } from "./support/engine.js";
+import { argmax, core, DirectEngine, logSoftmax, openExactPeer, randomIds } from "./support/engine.js";
 
 const dir = mkdtempSync(join(tmpdir(), "first-archs-vs-llama-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -18,26 +18,9 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const PROMPT_LENGTH = 20;
 const CONTINUATION = 12;
 
-function randomIds(n: number, vocab: number, seed: number): number[] {
-  let s = seed >>> 0;
-  const ids: number[] = [];
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    ids.push(3 + (s % (vocab - 3)));
-  }
-  return ids;
-}
 
-// Each family's distinguishing shape: qwen3 and gemma3 with a head dimension
-// other than dim / heads, gemma3 with a sliding window (8) shorter than the
-// prompt on every other layer and a tied head, phi3 with fused tensors.
-const FAMILIES: Array<{ arch: TinyArchitecture; options: TinyModelOptions }> = [
-  { arch: "llama", options: {} },
-  { arch: "qwen2", options: {} },
-  { arch: "qwen3", options: { headDim: 32 } },
-  { arch: "gemma3", options: { headDim: 32, tiedOutput: true } },
-  { arch: "phi3", options: {} },
-];
+// gemma3's sliding window (8) is shorter than the prompt.
+const FAMILIES = TINY_FAMILIES;
 
 // F32 and the quantized types agree as closely as the llama comparison does
 // (activations rounded to 8 bits the same way on both sides).

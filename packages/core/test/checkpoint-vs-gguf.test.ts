@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeTinyCheckpoint } from "../src/gguf/tiny-checkpoint.js";
-import { makeTinyModel, type TinyArchitecture, type TinyModelOptions } from "../src/gguf/tiny-model.js";
+import { makeTinyModel, TINY_FAMILIES } from "../src/gguf/tiny-model.js";
 import { pullModel, resolveModelPath } from "../src/pull/index.js";
 import { readSafetensors, writeSafetensors } from "../src/safetensors.js";
 import { core, DirectEngine } from "./support/engine.js";
@@ -19,13 +19,7 @@ import { core, DirectEngine } from "./support/engine.js";
 const dir = mkdtempSync(join(tmpdir(), "first-checkpoint-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const FAMILIES: Array<{ arch: TinyArchitecture; options: TinyModelOptions }> = [
-  { arch: "llama", options: {} },
-  { arch: "qwen2", options: {} },
-  { arch: "qwen3", options: { headDim: 32 } },
-  { arch: "gemma3", options: { headDim: 32, tiedOutput: true } },
-  { arch: "phi3", options: {} },
-];
+const FAMILIES = TINY_FAMILIES;
 
 const ids = [40, 7, 113, 9, 250, 31, 64, 18, 200, 5, 77, 141];
 

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { GgufTensorType } from "../src/gguf/quantize.js";
 import { makeTinyLlama, type TinyLlamaInfo, type TinyLlamaOptions } from "../src/gguf/tiny-model.js";
-import { argmax, DirectEngine, logSoftmax, openExactPeer } from "./support/engine.js";
+import { argmax, DirectEngine, logSoftmax, openExactPeer, randomIds } from "./support/engine.js";
 
 const dir = mkdtempSync(join(tmpdir(), "first-tiny-vs-llama-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -16,16 +16,6 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const PROMPT_LENGTH = 20;
 const CONTINUATION = 16;
 
-/** Random token ids (no special tokens), the same on every run. */
-function randomIds(n: number, vocab: number, seed: number): number[] {
-  let s = seed >>> 0;
-  const ids: number[] = [];
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    ids.push(3 + (s % (vocab - 3)));
-  }
-  return ids;
-}
 
 interface Case {
   name: string;

@@ -90,8 +90,8 @@ export function gpt2ByteSymbols(): string[] {
 
 const FILE_TYPE: Record<GgufTensorType, number> = { F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q8_0: 7, BF16: 32 };
 
-// mulberry32: small, fast, good enough for test weights.
-function makeRandom(seed: number): () => number {
+/** mulberry32: a small seeded PRNG (test weights, fuzz mutations); the same seed gives the same sequence. */
+export function makeRandom(seed: number): () => number {
   let s = seed >>> 0;
   return () => {
     s = (s + 0x6d2b79f5) >>> 0;
@@ -112,6 +112,19 @@ export function makeTinyLlama(path: string, opts: TinyLlamaOptions = {}): TinyLl
 }
 
 export type TinyModelInfo = TinyLlamaInfo & { architecture: TinyArchitecture };
+
+/**
+ * Each family with the shape that sets it apart: qwen3 and gemma3 with a head
+ * dimension other than dim / heads, gemma3 with a tied head (and its sliding
+ * window of 8 on every other layer), phi3 with fused tensors.
+ */
+export const TINY_FAMILIES: ReadonlyArray<{ arch: TinyArchitecture; options: TinyModelOptions }> = [
+  { arch: "llama", options: {} },
+  { arch: "qwen2", options: {} },
+  { arch: "qwen3", options: { headDim: 32 } },
+  { arch: "gemma3", options: { headDim: 32, tiedOutput: true } },
+  { arch: "phi3", options: {} },
+];
 
 /** Writes a tiny model of the given architecture (default llama) to `path`. */
 export function makeTinyModel(path: string, opts: TinyModelOptions = {}): TinyModelInfo {

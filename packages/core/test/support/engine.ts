@@ -225,3 +225,14 @@ export function engineTokenLosses(engine: Engine, nLayers: number, tokens: Int32
   const vocab = logits.length / tokens.length;
   return [...targets].flatMap((t, j) => (t < 0 ? [] : [-logSoftmax(logits.subarray(j * vocab, (j + 1) * vocab))[t]]));
 }
+
+/** n random token ids (no special tokens: ids from 3), the same for the same seed. */
+export function randomIds(n: number, vocab: number, seed: number): number[] {
+  let s = seed >>> 0;
+  const ids: number[] = [];
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    ids.push(3 + (s % (vocab - 3)));
+  }
+  return ids;
+}

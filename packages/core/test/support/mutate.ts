@@ -5,17 +5,9 @@
 // first parse and reach the checks behind it. It is not coverage-guided: the
 // same seed and count always give the same inputs.
 
-/** mulberry32: a small seeded PRNG; the same seed gives the same sequence. */
-export function makeRng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { makeRandom } from "../../src/gguf/tiny-model.js";
+
+export const makeRng = makeRandom;
 
 type Rng = () => number;
 const pick = <T>(rng: Rng, xs: readonly T[]): T => xs[Math.floor(rng() * xs.length)];
