@@ -1,7 +1,7 @@
 // Identity of a base model, recorded in router checkpoints so that routers
 // are never applied to weights they were not trained on.
 import { createHash } from "node:crypto";
-import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { firstHome } from "../paths.js";
 import { checkpointSha256 } from "../pull/hf-checkpoint.js";
@@ -18,8 +18,13 @@ export interface ModelIdentity {
 export async function fileSha256(path: string): Promise<string> {
   const abs = resolve(path);
   const st = statSync(abs);
-  if (st.isDirectory()) return checkpointSha256(abs);
-  const key = `${abs}|${st.size}|${st.mtimeMs}`;
+  // A checkpoint folder is keyed by the files its hash covers.
+  const key = st.isDirectory()
+    ? `${abs}|${readdirSync(abs).filter((n) => n === "config.json" || n.endsWith(".safetensors")).sort().map((n) => {
+        const f = statSync(join(abs, n));
+        return `${n}:${f.size}:${f.mtimeMs}`;
+      }).join(",")}`
+    : `${abs}|${st.size}|${st.mtimeMs}`;
   const cacheFile = join(firstHome(), "hashes.json");
   let cache: Record<string, string> = {};
   if (existsSync(cacheFile)) {
@@ -30,14 +35,19 @@ export async function fileSha256(path: string): Promise<string> {
     }
   }
   if (cache[key]) return cache[key];
-  const hash = createHash("sha256");
-  await new Promise<void>((ok, fail) => {
-    createReadStream(abs)
-      .on("data", (chunk) => hash.update(chunk))
-      .on("end", ok)
-      .on("error", fail);
-  });
-  const digest = hash.digest("hex");
+  let digest: string;
+  if (st.isDirectory()) {
+    digest = await checkpointSha256(abs);
+  } else {
+    const hash = createHash("sha256");
+    await new Promise<void>((ok, fail) => {
+      createReadStream(abs)
+        .on("data", (chunk) => hash.update(chunk))
+        .on("end", ok)
+        .on("error", fail);
+    });
+    digest = hash.digest("hex");
+  }
   cache[key] = digest;
   try {
     mkdirSync(firstHome(), { recursive: true });
