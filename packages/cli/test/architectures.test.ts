@@ -51,10 +51,13 @@ describe("FiRST on every architecture", () => {
     });
   }
 
-  it("runs a checkpoint folder, and refuses routers trained on another architecture", () => {
+  it("trains on and runs a checkpoint folder, and refuses routers trained on another architecture", () => {
     const dir = path.join(home, "qwen3-ckpt");
     makeTinyCheckpoint(dir, { seed: 6, layers: 5, architecture: "qwen3", headDim: 32 }, "BF16");
-    const r = first(["run", "--model", dir, "--prompt", "hello", "--max-tokens", "3", "--json", "--threads", "1"]);
+    const out = path.join(home, "run-qwen3-ckpt");
+    const t = first(["train", "--model", dir, "--data", data, "--out", out, "--stage", "both", "--steps", "1", "--batch", "2", "--threads", "1", "--max-seq-len", "32", "--lora-rank", "2"]);
+    expect(t.code, t.stderr).toBe(0);
+    const r = first(["run", "--model", dir, "--routers", path.join(out, "routers"), "--lora", path.join(out, "lora"), "--prompt", "hello", "--max-tokens", "3", "--json", "--threads", "1"]);
     expect(r.code, r.stderr).toBe(0);
     const wrong = first(["run", "--model", dir, "--routers", path.join(home, "run-qwen2", "routers"), "--prompt", "hello", "--max-tokens", "3"]);
     expect(wrong.code).not.toBe(0);

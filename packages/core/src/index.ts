@@ -18,7 +18,7 @@ export { budgetMask, budgetSkips } from "./runtime/layer-plan.js";
 export { driveLayers, engineStack, type LayerStack, type LayerLoop } from "./runtime/layer-loop.js";
 export { readGguf, readModelConfig, native as nativeAddon, type Native, type GgufInfo, type ModelConfig } from "./native.js";
 export { renderChat, type ChatMessage } from "./chat-template.js";
-export { Tokenizer, TextStreamDecoder } from "./tokenizer/index.js";
+export { Tokenizer, TextStreamDecoder, tokenizerForModel } from "./tokenizer/index.js";
 export { Sampler, validateSampling } from "./sampling/index.js";
 export { parsePolicy, policyMask, policyName, type Policy, type MaskOptions } from "./policies/policy.js";
 export { loadRouters, saveRouters, RouterLoadError, ROUTER_FORMAT, ROUTER_FORMAT_VERSION, type RouterJson } from "./routers/checkpoint.js";

@@ -1,7 +1,7 @@
 // The main-thread face of a loaded model: tokenizer, chat template and
 // streaming generation. The weights and the engine live in a worker thread.
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { renderChat, type ChatMessage } from "./chat-template.js";
@@ -18,6 +18,7 @@ import {
 import { findDataDir } from "./data-dir.js";
 import { loraPayload } from "./lora/engine-lora.js";
 import { readGguf, readModelConfig, type ModelConfig } from "./native.js";
+import { tokenizerForModel } from "./tokenizer/for-model.js";
 import { firstHome } from "./paths.js";
 import { parsePolicy, policyMask } from "./policies/policy.js";
 import { checkThreshold, loadRouters as loadRouterFolder } from "./routers/checkpoint.js";
@@ -60,22 +61,7 @@ export async function loadModel(pathOrAlias?: string, options: LoadModelOptions 
   } catch (err) {
     throw new ModelLoadError(`cannot read model ${path}: ${(err as Error).message}`, { cause: err });
   }
-  // A checkpoint folder holds its tokenizer; a GGUF may have tokenizer.json beside it.
-  const folder = statSync(path).isDirectory() ? path : dirname(path);
-  const tokenizerJson = join(folder, "tokenizer.json");
-  const tokenizerConfig = join(folder, "tokenizer_config.json");
-  let tokenizer: Tokenizer;
-  try {
-    tokenizer = existsSync(tokenizerJson)
-      ? Tokenizer.fromTokenizerJson(
-          JSON.parse(readFileSync(tokenizerJson, "utf8")),
-          existsSync(tokenizerConfig) ? JSON.parse(readFileSync(tokenizerConfig, "utf8")) : undefined,
-        )
-      : Tokenizer.fromGgufMetadata(info.metadata);
-  } catch (err) {
-    if (err instanceof ModelLoadError) throw err;
-    throw new ModelLoadError(`cannot read the tokenizer of ${path}: ${(err as Error).message}`, { cause: err });
-  }
+  const tokenizer = tokenizerForModel(path, info.metadata);
   let lora: ReturnType<typeof loraPayload> | undefined;
   if (options.lora !== undefined) {
     let config;

@@ -4,8 +4,7 @@
 // input is the prompt: for chat, everything before the first assistant turn's
 // content, which is exactly what inference sees as the prompt.
 import { existsSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { renderChat, type ChatMessage, FirstError, readGguf, Tokenizer } from "@first/core";
+import { renderChat, type ChatMessage, FirstError, readGguf, type Tokenizer, tokenizerForModel } from "@first/core";
 
 export type TrainExample = { prompt: string; response: string } | { messages: ChatMessage[] };
 
@@ -34,10 +33,7 @@ export class TrainDataError extends FirstError {
 /** The tokenizer and chat template of a GGUF model, read the way loadModel reads them. */
 export function codecForModel(modelPath: string): TextCodec {
   const meta = readGguf(modelPath).metadata;
-  const tokenizerJson = join(dirname(modelPath), "tokenizer.json");
-  const tok = existsSync(tokenizerJson)
-    ? Tokenizer.fromTokenizerJson(JSON.parse(readFileSync(tokenizerJson, "utf8")))
-    : Tokenizer.fromGgufMetadata(meta);
+  const tok = tokenizerForModel(modelPath, meta);
   return codecForTokenizer(tok, typeof meta["tokenizer.chat_template"] === "string" ? (meta["tokenizer.chat_template"] as string) : undefined);
 }
 

@@ -1,4 +1,5 @@
 export { Tokenizer, type EncodeOptions, type DecodeOptions } from "./tokenizer.js";
+export { tokenizerForModel } from "./for-model.js";
 export { TextStreamDecoder } from "./stream-decoder.js";
 export { TokenType, type TokenTypeValue, type PieceEncoding } from "./vocab.js";
 export type { GgufMetadata } from "./gguf-vocab.js";
