@@ -215,6 +215,15 @@ std::unique_ptr<Model> Model::load(const std::string& path) {
   }
   const int half_rope = c.rope_dim / 2;
   if (t.has("rope_freqs.weight")) m->rope_freqs_ = t.vector("rope_freqs.weight", half_rope);
+  // A checkpoint's Llama 3 rope scaling, computed from its config (src/hf/checkpoint.cc).
+  if (const GgufValue* v = f.find("first.rope_freq_factors")) {
+    const GgufArray& a = v->as_array();
+    if (static_cast<int64_t>(a.size()) != half_rope)
+      throw Error(path + ": first.rope_freq_factors has " + std::to_string(a.size()) + " values, expected " +
+                  std::to_string(half_rope));
+    m->rope_freqs_.clear();
+    for (const GgufValue& x : a) m->rope_freqs_.push_back(static_cast<float>(x.as_float()));
+  }
   if (t.has("rope_factors_short.weight")) m->rope_freqs_ = t.vector("rope_factors_short.weight", half_rope);
   if (t.has("rope_factors_long.weight")) {
     m->rope_freqs_long_ = t.vector("rope_factors_long.weight", half_rope);

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <set>
@@ -110,6 +111,42 @@ const json::Value* number(const json::Value& cfg, const char* key) {
   return v && v->is_number() ? v : nullptr;
 }
 
+// Llama 3's rope scaling as per-frequency divisors (what GGUF files carry as
+// rope_freqs.weight): long wavelengths slow down by `factor`, short ones stay,
+// and those between blend smoothly.
+GgufValue llama3_factors(const json::Value& cfg, const json::Value& rs, int64_t head_dim, const std::string& path) {
+  auto num = [&](const char* key, double fallback) {
+    const json::Value* v = number(rs, key);
+    return v ? v->number : fallback;
+  };
+  const double factor = num("factor", 1), low = num("low_freq_factor", 1), high = num("high_freq_factor", 4);
+  const double old_ctx = num("original_max_position_embeddings", 8192);
+  const json::Value* theta = number(cfg, "rope_theta");
+  const double base = theta ? theta->number : 10000.0;
+  const json::Value* prf = number(cfg, "partial_rotary_factor");
+  const int64_t dim = prf ? static_cast<int64_t>(head_dim * prf->number) : head_dim;
+  if (!(factor > 0) || !(low > 0) || !(high > low) || !(old_ctx > 0) || !(base > 0) || dim <= 0 || dim > 1024 || dim % 2)
+    throw Error(path + ": rope_scaling llama3 needs factor > 0, 0 < low_freq_factor < high_freq_factor and a positive context");
+  const double low_wavelen = old_ctx / low, high_wavelen = old_ctx / high;
+  GgufValue arr;
+  arr.type = GgufValueType::ARRAY;
+  arr.elem_type = GgufValueType::FLOAT32;
+  auto values = std::make_shared<GgufArray>();
+  for (int64_t i = 0; i < dim / 2; ++i) {
+    const double freq = std::pow(base, -2.0 * static_cast<double>(i) / static_cast<double>(dim));
+    const double wavelen = 2 * M_PI / freq;
+    double f = 1;
+    if (wavelen > low_wavelen) f = factor;
+    else if (wavelen >= high_wavelen) {
+      const double smooth = (old_ctx / wavelen - low) / (high - low);
+      f = 1 / ((1 - smooth) / factor + smooth);
+    }
+    values->push_back(f32(f));
+  }
+  arr.v = values;
+  return arr;
+}
+
 }  // namespace
 
 bool is_checkpoint_dir(const std::string& dir) {
@@ -156,8 +193,10 @@ std::unique_ptr<GgufFile> open_checkpoint(const std::string& dir) {
     if (type == "linear" && factor) {
       kv.emplace_back(k + "rope.scaling.type", str("linear"));
       kv.emplace_back(k + "rope.scaling.factor", f32(factor->number));
+    } else if (type == "llama3" && factor) {
+      kv.emplace_back("first.rope_freq_factors", llama3_factors(cfg, *rs, head_dim, cfg_path));
     } else if (type != "default") {
-      throw Error(cfg_path + ": rope_scaling '" + type + "' is not supported for Hugging Face checkpoints yet (linear is)");
+      throw Error(cfg_path + ": rope_scaling '" + type + "' is not supported for Hugging Face checkpoints yet (linear and llama3 are)");
     }
   }
   if (arch == "gemma3") {

@@ -11,7 +11,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeTinyCheckpoint } from "../src/gguf/tiny-checkpoint.js";
-import { makeTinyModel, TINY_FAMILIES } from "../src/gguf/tiny-model.js";
+import { makeTinyModel, TINY_FAMILIES, tinyModelParts } from "../src/gguf/tiny-model.js";
+import { writeGguf } from "../src/gguf/writer.js";
 import { pullModel, resolveModelPath } from "../src/pull/index.js";
 import { readSafetensors, writeSafetensors } from "../src/safetensors.js";
 import { core, DirectEngine } from "./support/engine.js";
@@ -68,6 +69,32 @@ describe("a checkpoint folder and its GGUF give the same model", () => {
     });
   }
 
+  it("applies a checkpoint's Llama 3 rope scaling as the GGUF's rope_freqs.weight does", () => {
+    // The factors as the GGUF converter derives them: wavelengths past
+    // original/low slow by `factor`, below original/high stay, between blend.
+    const scaling = { rope_type: "llama3", factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 64 };
+    const { info, metadata, tensors } = tinyModelParts(join(dir, "l3.gguf"), { seed: 4, architecture: "llama" });
+    const dim = info.headDim, lowWave = 64 / 1, highWave = 64 / 4;
+    const factors = Float32Array.from({ length: dim / 2 }, (_, i) => {
+      const wave = (2 * Math.PI) / Math.pow(info.ropeBase, (-2 * i) / dim);
+      if (wave < highWave) return 1;
+      if (wave > lowWave) return scaling.factor;
+      const smooth = (64 / wave - 1) / (4 - 1);
+      return 1 / ((1 - smooth) / scaling.factor + smooth);
+    });
+    expect(new Set(factors).size).toBeGreaterThan(2); // some stay, some slow, some blend
+    writeGguf(join(dir, "l3.gguf"), { metadata, tensors: [...tensors, { name: "rope_freqs.weight", type: "F32", shape: [dim / 2], data: factors }] });
+    const ckpt = join(dir, "l3-ckpt");
+    makeTinyCheckpoint(ckpt, { seed: 4, architecture: "llama" }, "F32");
+    const cfgPath = join(ckpt, "config.json");
+    writeFileSync(cfgPath, JSON.stringify({ ...JSON.parse(readFileSync(cfgPath, "utf8")), rope_scaling: scaling }));
+    const opts = { threads: 1, contextLength: 64, maxSequences: 1 };
+    const prompt = Array.from({ length: 40 }, (_, i) => 3 + ((i * 37) % 250));
+    const scaled = new DirectEngine(ckpt, opts).nextLogits(prompt);
+    expect(maxDiff(new DirectEngine(join(dir, "l3.gguf"), opts).nextLogits(prompt), scaled)).toBeLessThan(1e-5);
+    expect(maxDiff(new DirectEngine(join(dir, "llama-f32"), opts).nextLogits(prompt), scaled)).toBeGreaterThan(1e-3);
+  });
+
   it("loads a sharded checkpoint (an index and two shards) as the single file", () => {
     const one = join(dir, "qwen2-f32");
     const sharded = join(dir, "qwen2-sharded");
@@ -98,6 +125,7 @@ describe("a checkpoint folder and its GGUF give the same model", () => {
       writeFileSync(join(d, "config.json"), JSON.stringify({ ...JSON.parse(readFileSync(join(d, "config.json"), "utf8")), ...patch }));
     expect(await err(bad("type", patchConfig({ model_type: "mamba" })))).toMatch(/model_type 'mamba' is not supported/);
     expect(await err(bad("rope", patchConfig({ rope_scaling: { rope_type: "yarn", factor: 4 } })))).toMatch(/rope_scaling 'yarn' is not supported/);
+    expect(await err(bad("llama3", patchConfig({ rope_scaling: { rope_type: "llama3", factor: 8, low_freq_factor: 4, high_freq_factor: 1 } })))).toMatch(/low_freq_factor < high_freq_factor/);
     expect(await err(bad("layers", patchConfig({ num_hidden_layers: 50_331_648 })))).toMatch(/block_count' is 50331648/);
     expect(await err(bad("json", (d) => writeFileSync(join(d, "config.json"), "{\"model_type\": \"qwen3\",")))).toMatch(/config.json: invalid JSON/);
     expect(await err(bad("norm", (d) => {
