@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import type { GgufTensorType } from "../src/gguf/quantize.js";
 import { makeTinyModel, TINY_FAMILIES } from "../src/gguf/tiny-model.js";
 import type { RouterSetData, RouterWeights } from "../src/routers/router-set.js";
-import { argmax, core, DirectEngine, logSoftmax, openExactPeer, randomIds } from "./support/engine.js";
+import { argmax, compareWithPeer, core, DirectEngine, openExactPeer, randomIds } from "./support/engine.js";
 
 const dir = mkdtempSync(join(tmpdir(), "first-archs-vs-llama-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -41,23 +41,12 @@ describe("every architecture: our engine vs llama.cpp", () => {
         const file = join(dir, `tiny-${f.arch}-${t.type}.gguf`);
         const info = makeTinyModel(file, { seed: 5, architecture: f.arch, weightType: t.type, ...f.options });
         const ids = randomIds(PROMPT_LENGTH, info.vocabSize, 13);
-        const peer = await openExactPeer(file, 64, 1);
-        try {
-          const ours = new DirectEngine(file, { threads: 1, contextLength: 64, maxSequences: 1 });
-          const mine = logSoftmax(ours.nextLogits(ids));
-          const theirs = await peer.nextTokenLogProbs(ids);
-          expect(theirs.length).toBe(mine.length);
-          let diff = 0;
-          for (let i = 0; i < mine.length; i++) diff = Math.max(diff, Math.abs(mine[i] - theirs[i]));
-          const a = ours.greedy(ids, CONTINUATION);
-          const b = await peer.greedy(ids, CONTINUATION);
-          summary.push(`${`${f.arch} ${t.type}`.padEnd(20)}${diff.toExponential(2).padStart(12)}  ${bound.toExponential(0)}  ${a.join(",") === b.join(",") ? "same" : "DIFF"}`);
-          expect(argmax(mine)).toBe(argmax(theirs));
-          expect(diff).toBeLessThan(bound);
-          expect(a).toEqual(b);
-        } finally {
-          await peer.dispose();
-        }
+        const { mine, theirs, maxDiff: diff, ours: a, peers: b } = await compareWithPeer(file, ids, CONTINUATION);
+        summary.push(`${`${f.arch} ${t.type}`.padEnd(20)}${diff.toExponential(2).padStart(12)}  ${bound.toExponential(0)}  ${a.join(",") === b.join(",") ? "same" : "DIFF"}`);
+        expect(theirs.length).toBe(mine.length);
+        expect(argmax(mine)).toBe(argmax(theirs));
+        expect(diff).toBeLessThan(bound);
+        expect(a).toEqual(b);
       });
     }
   }

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { GgufTensorType } from "../src/gguf/quantize.js";
 import { makeTinyLlama, type TinyLlamaInfo, type TinyLlamaOptions } from "../src/gguf/tiny-model.js";
-import { argmax, DirectEngine, logSoftmax, openExactPeer, randomIds } from "./support/engine.js";
+import { argmax, compareWithPeer, DirectEngine, randomIds } from "./support/engine.js";
 
 const dir = mkdtempSync(join(tmpdir(), "first-tiny-vs-llama-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -49,23 +49,12 @@ describe("tiny llama models: our engine vs llama.cpp", () => {
       const file = join(dir, `tiny-${c.name.replace(/[^A-Za-z0-9]+/g, "-")}.gguf`);
       const info = makeTinyLlama(file, { seed: 7, ...c.options });
       const ids = randomIds(PROMPT_LENGTH, info.vocabSize, 11);
-      const peer = await openExactPeer(file, 64, 1);
-      try {
-        const ours = new DirectEngine(file, { threads: 1, contextLength: 64, maxSequences: 1 });
-        const mine = logSoftmax(ours.nextLogits(ids));
-        const theirs = await peer.nextTokenLogProbs(ids);
-        expect(theirs.length).toBe(mine.length);
-        let diff = 0;
-        for (let t = 0; t < mine.length; t++) diff = Math.max(diff, Math.abs(mine[t] - theirs[t]));
-        const a = ours.greedy(ids, CONTINUATION);
-        const b = await peer.greedy(ids, CONTINUATION);
-        summary.push(`${c.name.padEnd(34)}${diff.toExponential(2).padStart(12)}  ${c.bound.toExponential(0)}  ${a.join(",") === b.join(",") ? "same" : "DIFF"}`);
-        expect(argmax(mine)).toBe(argmax(theirs));
-        expect(diff).toBeLessThan(c.bound);
-        expect(a).toEqual(b);
-      } finally {
-        await peer.dispose();
-      }
+      const { mine, theirs, maxDiff: diff, ours: a, peers: b } = await compareWithPeer(file, ids, CONTINUATION);
+      summary.push(`${c.name.padEnd(34)}${diff.toExponential(2).padStart(12)}  ${c.bound.toExponential(0)}  ${a.join(",") === b.join(",") ? "same" : "DIFF"}`);
+      expect(theirs.length).toBe(mine.length);
+      expect(argmax(mine)).toBe(argmax(theirs));
+      expect(diff).toBeLessThan(c.bound);
+      expect(a).toEqual(b);
     });
   }
 });

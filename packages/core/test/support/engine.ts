@@ -236,3 +236,22 @@ export function randomIds(n: number, vocab: number, seed: number): number[] {
   }
   return ids;
 }
+
+/** Our engine and llama.cpp on the same file and prompt: next-token log-probabilities and greedy continuations. */
+export async function compareWithPeer(
+  file: string,
+  ids: number[],
+  continuation: number,
+): Promise<{ mine: Float64Array; theirs: Float64Array; maxDiff: number; ours: number[]; peers: number[] }> {
+  const peer = await openExactPeer(file, 64, 1);
+  try {
+    const engine = new DirectEngine(file, { threads: 1, contextLength: 64, maxSequences: 1 });
+    const mine = logSoftmax(engine.nextLogits(ids));
+    const theirs = await peer.nextTokenLogProbs(ids);
+    let maxDiff = theirs.length === mine.length ? 0 : Infinity;
+    for (let i = 0; i < Math.min(mine.length, theirs.length); i++) maxDiff = Math.max(maxDiff, Math.abs(mine[i] - theirs[i]));
+    return { mine, theirs, maxDiff, ours: engine.greedy(ids, continuation), peers: await peer.greedy(ids, continuation) };
+  } finally {
+    await peer.dispose();
+  }
+}
