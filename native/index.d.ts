@@ -87,7 +87,25 @@ export declare class Engine {
 }
 
 export declare function readGguf(path: string): GgufInfo;
+/** The kernel set active when the addon loaded: "avx512", "avx2" or "scalar". */
 export declare const kernels: string;
+/** The kernel set active now. */
+export declare function activeKernels(): string;
+/** Caps the kernel set for the whole process; returns the set now active (lower where the CPU lacks the one asked for). */
+export declare function setKernels(name: "scalar" | "avx2" | "avx512"): string;
+/** The kernel sets this CPU can run, best first. */
+export declare function kernelSets(): string[];
+
+export interface ReadBandwidth {
+  /** Median over the passes, in 1e9 bytes per second. */
+  gbPerSecond: number;
+  bestGbPerSecond: number;
+  bytes: number;
+  passes: number;
+  threads: number;
+}
+/** How fast `threads` threads stream a `mib` MiB buffer (default 512), median of `passes` (default 5); blocks the caller. */
+export declare function measureReadBandwidth(threads?: number, mib?: number, passes?: number): ReadBandwidth;
 
 // ---- Training (binding/trainer.cc) ----------------------------------------------
 // h_{l+1} = h_l + g_l * (F_l(h_l) - h_l) with one gate per sequence and layer.

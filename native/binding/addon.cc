@@ -14,6 +14,7 @@
 #include "first/lora.h"
 #include "first/model.h"
 #include "first/quant.h"
+#include "first/read_bandwidth.h"
 #include "trainer.h"
 
 namespace {
@@ -50,6 +51,54 @@ Napi::Value gguf_value(const Napi::Env& env, const first::GgufValue& v) {
     }
     default: return Napi::Number::New(env, static_cast<double>(v.as_int()));
   }
+}
+
+// setKernels(name): caps the kernel set process-wide ("scalar", "avx2", "avx512");
+// returns the set now active, which is lower when the CPU lacks the one asked for.
+Napi::Value SetKernels(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  first::KernelSet set;
+  if (info.Length() < 1 || !info[0].IsString() || !first::parse_kernel_set(info[0].As<Napi::String>().Utf8Value().c_str(), &set))
+    throw Napi::TypeError::New(env, "setKernels(name): name must be \"scalar\", \"avx2\" or \"avx512\"");
+  first::set_kernel_limit(set);
+  return Napi::String::New(env, first::kernel_isa());
+}
+
+// measureReadBandwidth(threads, mib = 512, passes = 5): how fast `threads`
+// threads stream memory, for benchmarks to set decode speed against.
+Napi::Value MeasureReadBandwidth(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto int_arg = [&](size_t i, int fallback, int lo, int hi, const char* name) {
+    if (info.Length() <= i || info[i].IsUndefined()) return fallback;
+    const double v = info[i].IsNumber() ? info[i].As<Napi::Number>().DoubleValue() : -1;
+    if (!(v >= lo && v <= hi) || v != static_cast<int>(v))
+      throw Napi::TypeError::New(env, std::string("measureReadBandwidth: ") + name + " must be an integer " + std::to_string(lo) + ".." + std::to_string(hi));
+    return static_cast<int>(v);
+  };
+  const int threads = int_arg(0, 1, 1, 256, "threads");
+  const int mib = int_arg(1, 512, 1, 16384, "mib");
+  const int passes = int_arg(2, 5, 1, 1000, "passes");
+  return guard(env, [&]() -> Napi::Value {
+    first::ThreadPool pool(threads);
+    const first::ReadBandwidth bw = first::measure_read_bandwidth(pool, static_cast<size_t>(mib) << 20, passes);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("gbPerSecond", bw.gb_per_second);
+    o.Set("bestGbPerSecond", bw.best_gb_per_second);
+    o.Set("bytes", static_cast<double>(bw.bytes));
+    o.Set("passes", bw.passes);
+    o.Set("threads", threads);
+    return o;
+  });
+}
+
+// The kernel sets this CPU can run, best first.
+Napi::Value KernelSets(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t i = 0;
+  for (first::KernelSet s : {first::KernelSet::Avx512, first::KernelSet::Avx2, first::KernelSet::Scalar})
+    if (s <= first::best_kernel_set()) out.Set(i++, Napi::String::New(env, first::kernel_set_name(s)));
+  return out;
 }
 
 Napi::Value ReadGguf(const Napi::CallbackInfo& info) {
@@ -336,7 +385,15 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Model", model);
   exports.Set("Engine", EngineWrap::Define(env));
   exports.Set("readGguf", Napi::Function::New(env, ReadGguf));
+  const std::string env_problem = first::kernel_env_problem();
+  if (!env_problem.empty()) throw Napi::Error::New(env, env_problem);
   exports.Set("kernels", Napi::String::New(env, first::kernel_isa()));
+  exports.Set("setKernels", Napi::Function::New(env, SetKernels));
+  exports.Set("activeKernels", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    return Napi::String::New(info.Env(), first::kernel_isa());
+  }));
+  exports.Set("kernelSets", Napi::Function::New(env, KernelSets));
+  exports.Set("measureReadBandwidth", Napi::Function::New(env, MeasureReadBandwidth));
   register_trainer(env, exports, [](const Napi::Value& v) -> std::shared_ptr<Model> {
     if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(v.Env().GetInstanceData<Napi::FunctionReference>()->Value()))
       return nullptr;

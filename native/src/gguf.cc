@@ -388,6 +388,16 @@ GgufFile::~GgufFile() {
   if (map_ && owns_map_) munmap(map_, size_);
 }
 
+void GgufFile::release_pages(const void* p, size_t n) const {
+  if (!map_ || !owns_map_ || n == 0) return;
+  const uintptr_t base = reinterpret_cast<uintptr_t>(map_), lo = reinterpret_cast<uintptr_t>(p);
+  if (lo < base || lo + n > base + size_) return;
+  // Only whole pages inside the range: a neighbour's bytes stay resident.
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t first = (lo + page - 1) / page * page, last = (lo + n) / page * page;
+  if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
 const GgufValue* GgufFile::find(const std::string& key) const {
   auto it = kv_index_.find(key);
   return it == kv_index_.end() ? nullptr : &kv_[it->second].second;

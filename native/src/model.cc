@@ -11,6 +11,8 @@
 #include "arch/gguf_keys.h"
 #include "first/error.h"
 #include "first/quant.h"
+#include "first/row_groups.h"
+#include "first/quant.h"
 #include "hf/checkpoint.h"
 
 namespace first {
@@ -255,7 +257,25 @@ std::unique_ptr<Model> Model::load(const std::string& path) {
     L.w_down = t.matrix(b + "ffn_down.weight", d, ff);
   }
   t.check_all_used();
+  // Row groups for the AVX-512 kernels: made only when they will run.
+  if (active_kernel_set() == KernelSet::Avx512) m->make_row_groups();
   return m;
+}
+
+void Model::make_row_groups() {
+  auto add = [this](WeightView& w) {
+    if (!row_groups_supported(w.type) || w.rows < kRowGroup) return;
+    row_groups_.push_back(first::make_row_groups(w));
+    w.row_groups = row_groups_.back().data.get();
+    // The grouped rows are now read from the copy: the file's pages may go,
+    // so the copy does not double the model's resident memory.
+    file_->release_pages(w.data, static_cast<size_t>(w.rows / kRowGroup * kRowGroup) * w.row_bytes);
+  };
+  for (LayerWeights& L : layers_)
+    for (WeightView* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) add(*w);
+  // A tied head is a copy of token_embd_'s view: the few rows a lookup reads
+  // come back from the file as they are touched.
+  add(output_);
 }
 
 size_t Model::weight_bytes() const {

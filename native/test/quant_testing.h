@@ -2,6 +2,7 @@
 // any format, and the error bound that activation quantization allows.
 #pragma once
 #include <cmath>
+#include <cstdio>
 #include <cstdint>
 #include <random>
 #include <vector>
@@ -10,6 +11,34 @@
 #include "first/tensor_type.h"
 
 namespace quant_testing {
+
+// The kernel sets this CPU runs, best first (scalar always); says once, on
+// stderr, which sets it lacks, since their tests then do not run here.
+inline const std::vector<first::KernelSet>& kernel_sets_here() {
+  static const std::vector<first::KernelSet> sets = [] {
+    std::vector<first::KernelSet> v;
+    const first::KernelSet best = first::best_kernel_set();
+    for (first::KernelSet s : {first::KernelSet::Avx512, first::KernelSet::Avx2, first::KernelSet::Scalar}) {
+      if (s <= best)
+        v.push_back(s);
+      else
+        std::fprintf(stderr, "  note: this CPU lacks the %s kernels; their tests are skipped here\n", first::kernel_set_name(s));
+    }
+    return v;
+  }();
+  return sets;
+}
+
+// Runs fn once on every kernel set this CPU has, then lifts the cap again.
+template <typename Fn>
+void on_every_kernel_set(Fn fn) {
+  for (first::KernelSet s : kernel_sets_here()) {
+    first::set_kernel_limit(s);
+    fn();
+  }
+  first::set_kernel_limit(first::KernelSet::Avx512);
+}
+
 
 inline std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.0f) {
   std::mt19937 rng(seed);

@@ -47,8 +47,8 @@ WeightView view_of(TensorType t, int64_t rows, int64_t cols, const std::vector<u
 }  // namespace
 
 TEST(low_rank_kernels_match_double_reference) {
-  for (bool force : {false, true}) {
-    set_force_scalar(force);
+  for (KernelSet set : kernel_sets_here()) {
+    set_kernel_limit(set);
     for (int rank : {1, 3, 16}) {
       for (int64_t out : {int64_t{1}, int64_t{7}, int64_t{8}, int64_t{29}, int64_t{192}}) {
         const int64_t in = 37 + rank;
@@ -74,7 +74,7 @@ TEST(low_rank_kernels_match_double_reference) {
       }
     }
   }
-  set_force_scalar(false);
+  set_kernel_limit(KernelSet::Avx512);
 }
 
 TEST(matmul_with_fused_low_rank_equals_matmul_then_term) {
@@ -83,8 +83,8 @@ TEST(matmul_with_fused_low_rank_equals_matmul_then_term) {
   for (int threads : {1, 2, 3}) {
     ThreadPool pool(threads);
     MatmulScratch scratch;
-    for (bool force : {false, true}) {
-      set_force_scalar(force);
+    for (KernelSet set : kernel_sets_here()) {
+      set_kernel_limit(set);
       const int64_t cols = 96;
       const TensorType types[] = {TensorType::Q4_1, TensorType::Q8_0, TensorType::F16};
       const int64_t rows[] = {37, 64, 13};
@@ -135,7 +135,7 @@ TEST(matmul_with_fused_low_rank_equals_matmul_then_term) {
       }
     }
   }
-  set_force_scalar(false);
+  set_kernel_limit(KernelSet::Avx512);
 }
 
 TEST(matmul_rejects_mismatched_low_rank) {

@@ -1,5 +1,6 @@
 // matmul / matmul_multi against the dequantize-then-double reference, on odd
 // shapes, both kernel sets, one and two threads.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -7,6 +8,7 @@
 #include "first/error.h"
 #include "first/matmul.h"
 #include "first/quant.h"
+#include "first/row_groups.h"
 #include "harness.h"
 #include "quant_testing.h"
 
@@ -52,8 +54,8 @@ TEST(matmul_matches_reference_for_every_format_and_shape) {
   for (int threads : {1, 2}) {
     ThreadPool pool(threads);
     MatmulScratch scratch;
-    for (bool force : {false, true}) {
-      set_force_scalar(force);
+    for (KernelSet set : kernel_sets_here()) {
+      set_kernel_limit(set);
       for (TensorType t : kWeightTypes) {
         const int64_t blk = block_of(t) == 256 ? 256 : 32;
         for (int64_t cols : {blk, 3 * blk}) {
@@ -73,15 +75,66 @@ TEST(matmul_matches_reference_for_every_format_and_shape) {
         }
       }
     }
-    set_force_scalar(false);
+    set_kernel_limit(KernelSet::Avx512);
   }
+}
+
+// The row-group layout (Q4_0, Q4_1, Q8_0 on AVX-512) against the reference
+// and against the GGUF-layout kernels: whole groups and leftover rows, decode
+// and prefill, accumulate, one and two threads. On other kernel sets the
+// groups are ignored and the GGUF layout runs.
+TEST(matmul_on_row_groups_matches_reference) {
+  int ran = 0;
+  for (int threads : {1, 2}) {
+    ThreadPool pool(threads);
+    MatmulScratch scratch;
+    for (KernelSet set : kernel_sets_here()) {
+      set_kernel_limit(set);
+      for (TensorType t : {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q8_0}) {
+        CHECK(row_groups_supported(t));
+        for (int64_t cols : {32, 96, 576}) {
+          for (int64_t rows : {16, 37, 64, 100}) {
+            auto wdata = make_weights(t, rows, cols, static_cast<uint32_t>(rows * 7 + cols));
+            WeightView W = view_of(t, rows, cols, wdata);
+            const RowGroups groups = make_row_groups(W);
+            CHECK(groups.groups == rows / 16);
+            W.row_groups = groups.data.get();
+            for (int64_t M : {1, 2, 5, 70}) {
+              const int64_t ldx = cols + 1, ldy = rows + 3;
+              auto X = random_floats(static_cast<size_t>(M * ldx), static_cast<uint32_t>(M * 3 + cols), 1.0f);
+              std::vector<float> Y(static_cast<size_t>(M * ldy), -7.0f), plain(Y.size(), -7.0f);
+              matmul(W, X.data(), M, ldx, Y.data(), ldy, false, pool, scratch);
+              check_against_reference(W, X, M, ldx, Y.data(), ldy, nullptr, "row groups");
+              WeightView G = W;
+              G.row_groups = nullptr;
+              matmul(G, X.data(), M, ldx, plain.data(), ldy, false, pool, scratch);
+              double mag = 0;
+              for (size_t i = 0; i < Y.size(); ++i) mag = std::max(mag, std::fabs(double(plain[i])));
+              for (size_t i = 0; i < Y.size(); ++i)
+                CHECK_NEAR(Y[i], plain[i], 1e-5 * mag + 1e-6) << name_of(t) << " rows=" << rows << " M=" << M << " i=" << i;
+              CHECK(Y[ldy - 1] == -7.0f) << "wrote past the row end";
+              // Accumulate adds to what is there.
+              std::vector<float> acc(Y.size(), 0.5f);
+              matmul(W, X.data(), M, ldx, acc.data(), ldy, true, pool, scratch);
+              for (int64_t m = 0; m < M; ++m)
+                for (int64_t r = 0; r < rows; ++r)
+                  CHECK_NEAR(acc[m * ldy + r], Y[m * ldy + r] + 0.5f, 1e-5 * mag + 1e-5) << name_of(t) << " accumulate";
+              ++ran;
+            }
+          }
+        }
+      }
+    }
+    set_kernel_limit(KernelSet::Avx512);
+  }
+  CHECK(ran > 0);
 }
 
 TEST(matmul_accumulate_adds_to_y) {
   ThreadPool pool(2);
   MatmulScratch scratch;
-  for (bool force : {false, true}) {
-    set_force_scalar(force);
+  for (KernelSet set : kernel_sets_here()) {
+    set_kernel_limit(set);
     for (TensorType t : {TensorType::Q4_1, TensorType::Q8_0, TensorType::F16}) {
       const int64_t rows = 13, cols = 96, M = 5;
       auto wdata = make_weights(t, rows, cols, 5);
@@ -93,7 +146,7 @@ TEST(matmul_accumulate_adds_to_y) {
       check_against_reference(W, X, M, cols, Y.data(), rows, base.data(), "accumulate");
     }
   }
-  set_force_scalar(false);
+  set_kernel_limit(KernelSet::Avx512);
 }
 
 TEST(matmul_fast_path_tracks_vec_dot) {
@@ -121,8 +174,8 @@ TEST(matmul_fast_path_tracks_vec_dot) {
 TEST(matmul_multi_equals_separate_matmuls) {
   ThreadPool pool(2);
   MatmulScratch scratch;
-  for (bool force : {false, true}) {
-    set_force_scalar(force);
+  for (KernelSet set : kernel_sets_here()) {
+    set_kernel_limit(set);
     const int64_t cols = 256;
     const TensorType types[] = {TensorType::Q4_1, TensorType::Q8_0, TensorType::F16, TensorType::Q4_K};
     const int64_t rows[] = {37, 11, 5, 20};
@@ -150,7 +203,7 @@ TEST(matmul_multi_equals_separate_matmuls) {
       }
     }
   }
-  set_force_scalar(false);
+  set_kernel_limit(KernelSet::Avx512);
 }
 
 TEST(matmul_reference_is_a_plain_product) {

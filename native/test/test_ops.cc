@@ -8,7 +8,9 @@
 #include "first/ops.h"
 #include "first/threadpool.h"
 #include "first/vec.h"
+#include "first/quant.h"
 #include "harness.h"
+#include "quant_testing.h"
 
 using namespace first;
 
@@ -51,22 +53,25 @@ void check_attention(KvCache& kv, int layer, AttentionBatch& b, int n_heads, int
 }  // namespace
 
 TEST(vec_primitives_match_scalar) {
-  for (int n : {1, 7, 8, 15, 16, 17, 64, 100, 577}) {
+  quant_testing::on_every_kernel_set([] {
+  for (int n : {1, 7, 8, 15, 16, 17, 31, 33, 64, 65, 100, 577}) {
     auto a = randn(n, 1 + n), b = randn(n, 2 + n);
     double ref = 0, ss = 0;
     for (int i = 0; i < n; ++i) ref += double(a[i]) * b[i], ss += double(a[i]) * a[i];
-    CHECK_NEAR(vec_dot_f32(a.data(), b.data(), n), ref, 1e-4 * (1 + std::fabs(ref)) + 1e-4) << "n=" << n;
-    CHECK_NEAR(vec_sumsq_f32(a.data(), n), ss, 1e-4 * ss + 1e-5) << "n=" << n;
+    CHECK_NEAR(vec_dot_f32(a.data(), b.data(), n), ref, 1e-4 * (1 + std::fabs(ref)) + 1e-4) << "n=" << n << " isa=" << kernel_isa();
+    CHECK_NEAR(vec_sumsq_f32(a.data(), n), ss, 1e-4 * ss + 1e-5) << "n=" << n << " isa=" << kernel_isa();
     auto y = b;
     vec_axpy_f32(0.5f, a.data(), y.data(), n);
-    for (int i = 0; i < n; ++i) CHECK_NEAR(y[i], b[i] + 0.5 * a[i], 1e-5);
+    for (int i = 0; i < n; ++i) CHECK_NEAR(y[i], b[i] + 0.5 * a[i], 1e-5) << "isa=" << kernel_isa();
   }
+  });
 }
 
 // Attention's row kernels (dispatched: the AVX2 path where the CPU has it, the
 // scalar one under FIRST_FORCE_SCALAR) against double sums, odd sizes included.
 TEST(attention_row_kernels_match_reference) {
-  for (int n : {1, 7, 8, 31, 64, 65, 100}) {
+  quant_testing::on_every_kernel_set([] {
+  for (int n : {1, 7, 8, 15, 16, 17, 31, 33, 64, 65, 100, 130}) {
     const int ld = n + 5;
     auto q = randn(n, 11 + n), k = randn(8 * ld, 12 + n);
     float out[8];
@@ -74,7 +79,7 @@ TEST(attention_row_kernels_match_reference) {
     for (int j = 0; j < 8; ++j) {
       double ref = 0;
       for (int i = 0; i < n; ++i) ref += double(q[i]) * k[j * ld + i];
-      CHECK_NEAR(out[j], ref, 1e-4 * (1 + std::fabs(ref))) << "n=" << n << " row " << j;
+      CHECK_NEAR(out[j], ref, 1e-4 * (1 + std::fabs(ref))) << "n=" << n << " row " << j << " isa=" << kernel_isa();
     }
     for (int rows : {1, 5, 16}) {
       auto w = randn(rows, 13 + n), x = randn(rows * ld, 14 + n), y = randn(n, 15 + n);
@@ -83,7 +88,7 @@ TEST(attention_row_kernels_match_reference) {
       for (int i = 0; i < n; ++i) {
         double ref = y[i];
         for (int r = 0; r < rows; ++r) ref += double(w[r]) * x[r * ld + i];
-        CHECK_NEAR(z[i], ref, 1e-4 * (1 + std::fabs(ref))) << "n=" << n << " rows=" << rows << " col " << i;
+        CHECK_NEAR(z[i], ref, 1e-4 * (1 + std::fabs(ref))) << "n=" << n << " rows=" << rows << " col " << i << " isa=" << kernel_isa();
       }
     }
     auto s = randn(n, 16 + n, 4.f);
@@ -96,10 +101,11 @@ TEST(attention_row_kernels_match_reference) {
     for (int i = 0; i < n; ++i) {
       const double ref = std::exp(double(s[i]) * scale - double(mx) * scale);
       ref_sum += ref;
-      CHECK_NEAR(e[i], ref, 1e-6 * ref + 1e-30) << "n=" << n << " i=" << i;
+      CHECK_NEAR(e[i], ref, 1e-6 * ref + 1e-30) << "n=" << n << " i=" << i << " isa=" << kernel_isa();
     }
-    CHECK_NEAR(sum, ref_sum, 1e-5 * ref_sum);
+    CHECK_NEAR(sum, ref_sum, 1e-5 * ref_sum) << "isa=" << kernel_isa();
   }
+  });
 }
 
 TEST(rmsnorm_matches_reference) {

@@ -1,5 +1,6 @@
 // Block-format kernels: layouts, conversions, round trips, and the fast dots
 // against the scalar reference and a double-precision one.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -23,15 +24,6 @@ float from_bits(uint32_t u) {
   return f;
 }
 
-// Runs fn once with the fast kernels (where the CPU has them) and once forced scalar.
-template <typename Fn>
-void on_both_paths(Fn fn) {
-  for (bool force : {false, true}) {
-    set_force_scalar(force);
-    fn();
-  }
-  set_force_scalar(false);
-}
 
 }  // namespace
 
@@ -268,8 +260,8 @@ TEST(activation_quantization_matches_scalar_bit_for_bit) {
   CHECK(blk[0].qs[0] == -127) << "the largest magnitude maps to 127";
 }
 
-TEST(vec_dot_matches_references_on_both_paths) {
-  on_both_paths([] {
+TEST(vec_dot_matches_references_on_every_kernel_set) {
+  on_every_kernel_set([] {
     for (TensorType t : kWeightTypes) {
       const int64_t blk = block_of(dot_partner(t)) > block_of(t) ? block_of(dot_partner(t)) : block_of(t);
       for (int64_t blocks : {1, 2, 3, 7}) {
@@ -296,12 +288,20 @@ TEST(vec_dot_matches_references_on_both_paths) {
   });
 }
 
-TEST(force_scalar_switches_the_kernel_set) {
+TEST(force_scalar_and_kernel_limit_switch_the_kernel_set) {
   set_force_scalar(true);
   CHECK(std::strcmp(kernel_isa(), "scalar") == 0);
   set_force_scalar(false);
-  const char* isa = kernel_isa();
-  CHECK(std::strcmp(isa, "avx2") == 0 || std::strcmp(isa, "scalar") == 0) << isa;
+  CHECK(std::strcmp(kernel_isa(), kernel_set_name(best_kernel_set())) == 0) << kernel_isa();
+  // A cap at AVX2 holds on an AVX-512 machine; a cap above the CPU's best gives its best.
+  set_kernel_limit(KernelSet::Avx2);
+  CHECK(active_kernel_set() == std::min(KernelSet::Avx2, best_kernel_set())) << kernel_isa();
+  set_kernel_limit(KernelSet::Avx512);
+  CHECK(active_kernel_set() == best_kernel_set()) << kernel_isa();
+  KernelSet parsed;
+  CHECK(parse_kernel_set("avx512", &parsed) && parsed == KernelSet::Avx512);
+  CHECK(parse_kernel_set("avx2", &parsed) && parsed == KernelSet::Avx2);
+  CHECK(!parse_kernel_set("avx3", &parsed));
 }
 
 TEST(unsupported_types_and_partial_blocks_throw) {

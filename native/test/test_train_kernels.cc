@@ -39,15 +39,18 @@ std::vector<double> rmsnorm_ref(const std::vector<double>& x, const std::vector<
 
 TEST(train_gemm_matches_double_reference) {
   ThreadPool pool(2);
-  for (auto shape : {std::vector<int>{1, 1, 1}, {7, 13, 5}, {13, 40, 33}, {50, 17, 9}, {6, 32, 64}, {200, 8, 3}}) {
+  const bool has_avx2 = best_kernel_set() >= KernelSet::Avx2, has_avx512 = best_kernel_set() == KernelSet::Avx512;
+  for (auto shape : {std::vector<int>{1, 1, 1}, {7, 13, 5}, {13, 40, 33}, {50, 17, 9}, {6, 32, 64}, {200, 8, 3},
+                     {17, 100, 13}, {9, 33, 1}, {5, 65, 17}}) {
     const int M = shape[0], N = shape[1], K = shape[2];
     auto A = randn(M * (K + 2), 1), B = randn(K * (N + 3), 2), C0 = randn(M * (N + 1), 3);
-    for (int path = 0; path < 3; ++path) {
+    for (int path = 0; path < 4; ++path) {
+      if ((path == 1 && !has_avx2) || (path == 3 && !has_avx512)) continue;
       auto C = C0;
       if (path == 0) scalar::gemm_nn(M, N, K, 0.5f, A.data(), K + 2, B.data(), N + 3, C.data(), N + 1);
-      if (path == 1 && use_avx2()) avx2::gemm_nn(M, N, K, 0.5f, A.data(), K + 2, B.data(), N + 3, C.data(), N + 1);
+      if (path == 1) avx2::gemm_nn(M, N, K, 0.5f, A.data(), K + 2, B.data(), N + 3, C.data(), N + 1);
       if (path == 2) gemm_nn(M, N, K, 0.5f, A.data(), K + 2, B.data(), N + 3, C.data(), N + 1, &pool);
-      if (path == 1 && !use_avx2()) continue;
+      if (path == 3) avx512::gemm_nn(M, N, K, 0.5f, A.data(), K + 2, B.data(), N + 3, C.data(), N + 1);
       for (int i = 0; i < M; ++i)
         for (int j = 0; j < N; ++j) {
           double s = C0[i * (N + 1) + j];

@@ -22,4 +22,9 @@ void gemm_nn(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64
              float* C, int64_t ldc);
 }
 
+namespace avx512 {
+void gemm_nn(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B, int64_t ldb,
+             float* C, int64_t ldc);
+}  // namespace avx512
+
 }  // namespace first

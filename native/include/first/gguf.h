@@ -89,6 +89,10 @@ class GgufFile {
   const GgufValue& get(const std::string& key) const;   // throws if absent
 
   const std::vector<GgufTensor>& tensors() const { return tensors_; }
+  // Lets the kernel drop the mapped pages of [p, p + n) (a read later fetches
+  // them from the file again): for tensors whose bytes were copied elsewhere.
+  // Does nothing outside this file's own read-only mapping.
+  void release_pages(const void* p, size_t n) const;
   const GgufTensor* find_tensor(const std::string& name) const;
   const GgufTensor& tensor(const std::string& name) const;  // throws if absent
 

@@ -37,4 +37,8 @@ namespace avx2 {
 void low_rank_expand(const LowRank& lr, const float* t, float* y, int64_t o0, int64_t o1);
 }  // namespace avx2
 
+namespace avx512 {
+void low_rank_expand(const LowRank& lr, const float* t, float* y, int64_t o0, int64_t o1);
+}  // namespace avx512
+
 }  // namespace first

@@ -16,6 +16,9 @@ struct WeightView {
   int64_t cols = 0;
   const uint8_t* data = nullptr;
   size_t row_bytes = 0;
+  // The first rows / 16 * 16 rows again in row groups (first/row_groups.h),
+  // for kernel sets that have kernels for them; null where none was made.
+  const uint8_t* row_groups = nullptr;
 };
 
 // Scratch memory reused across calls so the hot path does not allocate.

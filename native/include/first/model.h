@@ -8,6 +8,7 @@
 #include "first/architecture.h"
 #include "first/gguf.h"
 #include "first/matmul.h"
+#include "first/row_groups.h"
 
 namespace first {
 
@@ -81,6 +82,7 @@ class Model {
 
  private:
   Model() = default;
+  void make_row_groups();
   std::unique_ptr<GgufFile> file_;
   ModelConfig cfg_;
   std::vector<LayerWeights> layers_;
@@ -88,6 +90,7 @@ class Model {
   std::vector<float> output_norm_;
   std::vector<float> rope_freqs_;
   std::vector<float> rope_freqs_long_;
+  std::vector<RowGroups> row_groups_;  // owned copies the views' row_groups point into
 };
 
 }  // namespace first

@@ -6,6 +6,7 @@
 // block by block, as ggml does.
 #pragma once
 #include <cstdint>
+#include <string>
 #include "first/tensor_type.h"
 
 namespace first {
@@ -30,10 +31,27 @@ void dequantize_row(TensorType t, const void* src, float* dst, int64_t n);
 // GGUF files; supports every weight type listed in tensor_type.h).
 void quantize_row(TensorType t, const float* src, void* dst, int64_t n);
 
-// Which kernel set is active: "avx2" or "scalar". FIRST_FORCE_SCALAR=1 in the
-// environment forces the portable path (used by tests to cover both).
+// Kernel sets, from the portable one up. The best set the CPU has is used,
+// capped by FIRST_KERNELS=scalar|avx2|avx512 in the environment (or
+// FIRST_FORCE_SCALAR=1) and by set_kernel_limit(), so tests and benchmarks can
+// run every set the machine has.
+enum class KernelSet { Scalar = 0, Avx2 = 1, Avx512 = 2 };
+
+// Which kernel set is active: "avx512", "avx2" or "scalar".
 const char* kernel_isa();
+KernelSet active_kernel_set();
+// The best set this CPU supports (AVX-512 needs F, BW, VL, DQ and VNNI).
+KernelSet best_kernel_set();
+const char* kernel_set_name(KernelSet s);
+// Parses "scalar", "avx2" or "avx512"; false for anything else.
+bool parse_kernel_set(const char* name, KernelSet* out);
+// Caps the active set at `limit` (the CPU's best still bounds it).
+void set_kernel_limit(KernelSet limit);
+// set_kernel_limit(Scalar) when on, else lifts the cap.
 void set_force_scalar(bool on);
+// A message when FIRST_KERNELS holds something other than a set's name
+// (that value is then ignored), else "".
+std::string kernel_env_problem();
 
 namespace scalar {
 // Plain reference versions of the above; the fast paths are tested against them.

@@ -35,9 +35,16 @@ FIRST_VEC_KERNELS
 namespace avx2 {
 FIRST_VEC_KERNELS
 }  // namespace avx2
+
+namespace avx512 {
+FIRST_VEC_KERNELS
+}  // namespace avx512
 #undef FIRST_VEC_KERNELS
 
-// True when the AVX2 kernels are in use (CPU support and not forced scalar).
+// True when the AVX2 kernels are in use (CPU support and not forced scalar);
+// also true under AVX-512, where code without a 512-bit version keeps AVX2.
 bool use_avx2();
+// True when the AVX-512 kernels are in use.
+bool use_avx512();
 
 }  // namespace first

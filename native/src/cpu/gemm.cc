@@ -1,5 +1,5 @@
 // f32 GEMM for LoRA at inference and the trainer's backward pass. The AVX2/FMA
-// kernel lives in gemm_avx2.cc; this file holds the portable kernel, the
+// and AVX-512 kernels live in gemm_avx2.cc and gemm_avx512.cc; this file holds the portable kernel, the
 // run-time choice and the split over threads.
 #include <algorithm>
 
@@ -26,7 +26,9 @@ namespace {
 void gemm_one(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B, int64_t ldb,
               float* C, int64_t ldc) {
   if (M <= 0 || N <= 0 || K <= 0) return;
-  if (use_avx2())
+  if (use_avx512())
+    avx512::gemm_nn(M, N, K, alpha, A, lda, B, ldb, C, ldc);
+  else if (use_avx2())
     avx2::gemm_nn(M, N, K, alpha, A, lda, B, ldb, C, ldc);
   else
     scalar::gemm_nn(M, N, K, alpha, A, lda, B, ldb, C, ldc);

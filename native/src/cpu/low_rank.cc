@@ -43,7 +43,9 @@ void low_rank_project(const LowRank& lr, const float* x, float* t) {
 }
 
 void low_rank_expand(const LowRank& lr, const float* t, float* y, int64_t o0, int64_t o1) {
-  if (use_avx2())
+  if (use_avx512())
+    avx512::low_rank_expand(lr, t, y, o0, o1);
+  else if (use_avx2())
     avx2::low_rank_expand(lr, t, y, o0, o1);
   else
     scalar::low_rank_expand(lr, t, y, o0, o1);

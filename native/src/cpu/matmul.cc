@@ -11,6 +11,7 @@
 
 #include "first/error.h"
 #include "first/quant.h"
+#include "first/row_groups.h"
 #include "quant/kernels.h"
 
 namespace first {
@@ -104,9 +105,28 @@ void run_tile(const Product& p, int64_t r0, int nr, int64_t m0, int nc) {
     quant::tile_by_dots(p.k->dot, p.W->cols, w, p.W->row_bytes, nr, a, p.act_stride, nc, y, p.ldy, p.accumulate);
 }
 
-// Rows [r0, r1) of one product for all M tokens.
+// Whether rows [r0, ...) of p can run on its row groups.
+bool uses_groups(const Product& p) { return p.W->row_groups && p.k->group_tile; }
+
+// Rows [r0, r1) of one product for all M tokens: whole row groups on their
+// kernel (r0 is then a multiple of 16), the rest row by row.
 void run_rows(const Product& p, int64_t r0, int64_t r1, int64_t M) {
   if (r0 >= r1) return;
+  if (uses_groups(p)) {
+    const int64_t g_end = std::min(r1, p.W->rows / kRowGroup * kRowGroup);
+    if (g_end > r0) {
+      const size_t group_bytes = row_group_bytes(p.W->type, p.W->cols);
+      const uint8_t* groups = p.W->row_groups + static_cast<size_t>(r0 / kRowGroup) * group_bytes;
+      const int ngroups = static_cast<int>((g_end - r0) / kRowGroup);
+      for (int64_t m0 = 0; m0 < M; m0 += kTokenBlock) {
+        const int nc = static_cast<int>(std::min<int64_t>(kTokenBlock, M - m0));
+        p.k->group_tile(p.W->cols, groups, group_bytes, ngroups, p.act + m0 * static_cast<int64_t>(p.act_stride),
+                        p.act_stride, nc, p.Y + m0 * p.ldy + r0, p.ldy, p.accumulate);
+      }
+      r0 = g_end;
+    }
+    if (r0 >= r1) return;
+  }
   if (M == 1) {
     run_tile(p, r0, static_cast<int>(r1 - r0), 0, 1);
     return;
@@ -117,11 +137,11 @@ void run_rows(const Product& p, int64_t r0, int64_t r1, int64_t M) {
   }
 }
 
-// Thread i's share of `rows`, cut on multiples of 4 (the micro-kernel height).
-void share_of(int64_t rows, int i, int nt, int64_t* r0, int64_t* r1) {
-  const int64_t units = (rows + 3) / 4;
-  *r0 = std::min(rows, units * i / nt * 4);
-  *r1 = std::min(rows, units * (i + 1) / nt * 4);
+// Thread i's share of `rows`, cut on multiples of `unit` (the micro-kernel height).
+void share_of(int64_t rows, int i, int nt, int64_t unit, int64_t* r0, int64_t* r1) {
+  const int64_t units = (rows + unit - 1) / unit;
+  *r0 = std::min(rows, units * i / nt * unit);
+  *r1 = std::min(rows, units * (i + 1) / nt * unit);
 }
 
 struct MultiJob {
@@ -157,7 +177,7 @@ void run_products(const MultiJob& job, ThreadPool& pool) {
   pool.run([&job](int t, int nt) {
     for (size_t i = 0; i < job.count; ++i) {
       int64_t r0, r1;
-      share_of(job.products[i].W->rows, t, nt, &r0, &r1);
+      share_of(job.products[i].W->rows, t, nt, uses_groups(job.products[i]) ? kRowGroup : 4, &r0, &r1);
       run_share(job, job.products[i], r0, r1);
     }
   });

@@ -31,32 +31,22 @@ float vec_exp_scaled_f32(float* x, int64_t n, float scale, float shift) {
 }
 }  // namespace scalar
 
-float vec_dot_f32(const float* a, const float* b, int64_t n) {
-  return use_avx2() ? avx2::vec_dot_f32(a, b, n) : scalar::vec_dot_f32(a, b, n);
-}
-void vec_axpy_f32(float a, const float* x, float* y, int64_t n) {
-  if (use_avx2())
-    avx2::vec_axpy_f32(a, x, y, n);
-  else
-    scalar::vec_axpy_f32(a, x, y, n);
-}
-float vec_sumsq_f32(const float* x, int64_t n) {
-  return use_avx2() ? avx2::vec_sumsq_f32(x, n) : scalar::vec_sumsq_f32(x, n);
-}
+// Each entry point runs the best set in use: AVX-512, else AVX2, else scalar.
+#define FIRST_VEC_DISPATCH(fn, ...) \
+  (use_avx512() ? avx512::fn(__VA_ARGS__) : use_avx2() ? avx2::fn(__VA_ARGS__) : scalar::fn(__VA_ARGS__))
+
+float vec_dot_f32(const float* a, const float* b, int64_t n) { return FIRST_VEC_DISPATCH(vec_dot_f32, a, b, n); }
+void vec_axpy_f32(float a, const float* x, float* y, int64_t n) { FIRST_VEC_DISPATCH(vec_axpy_f32, a, x, y, n); }
+float vec_sumsq_f32(const float* x, int64_t n) { return FIRST_VEC_DISPATCH(vec_sumsq_f32, x, n); }
 void vec_dot8_f32(const float* q, const float* k, int64_t ld, int64_t n, float* out) {
-  if (use_avx2())
-    avx2::vec_dot8_f32(q, k, ld, n, out);
-  else
-    scalar::vec_dot8_f32(q, k, ld, n, out);
+  FIRST_VEC_DISPATCH(vec_dot8_f32, q, k, ld, n, out);
 }
 void vec_weighted_rows_f32(const float* w, const float* x, int64_t ld, int rows, float* y, int64_t n) {
-  if (use_avx2())
-    avx2::vec_weighted_rows_f32(w, x, ld, rows, y, n);
-  else
-    scalar::vec_weighted_rows_f32(w, x, ld, rows, y, n);
+  FIRST_VEC_DISPATCH(vec_weighted_rows_f32, w, x, ld, rows, y, n);
 }
 float vec_exp_scaled_f32(float* x, int64_t n, float scale, float shift) {
-  return use_avx2() ? avx2::vec_exp_scaled_f32(x, n, scale, shift) : scalar::vec_exp_scaled_f32(x, n, scale, shift);
+  return FIRST_VEC_DISPATCH(vec_exp_scaled_f32, x, n, scale, shift);
 }
+#undef FIRST_VEC_DISPATCH
 
 }  // namespace first

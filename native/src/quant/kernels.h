@@ -1,6 +1,6 @@
 // Per-format kernel entry points behind the public quant.h/matmul.h API.
-// Scalar versions live in <format>.cc, AVX2/FMA versions in <format>_avx2.cc;
-// dispatch.cc picks one set at run time.
+// Scalar versions live in <format>.cc, AVX2/FMA versions in <format>_avx2.cc,
+// AVX-512 versions in <format>_avx512.cc; dispatch.cc picks one set at run time.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -18,11 +18,17 @@ using DotFn = float (*)(int64_t n, const void* w, const void* a);
 using TileFn = void (*)(int64_t n, const uint8_t* w, size_t w_stride, int nr, const uint8_t* a, size_t a_stride,
                         int nc, float* y, int64_t ldy, bool accumulate);
 
+// Y[c * ldy + 16 g + i] (+)= dot(row i of group g, activation row c) over
+// ngroups row groups (first/row_groups.h) lying group_bytes apart.
+using GroupTileFn = void (*)(int64_t n, const uint8_t* groups, size_t group_bytes, int ngroups, const uint8_t* a,
+                             size_t a_stride, int nc, float* y, int64_t ldy, bool accumulate);
+
 struct FormatKernels {
   QuantizeFn quantize_act;  // f32 -> dot partner
   DotFn dot;
   DequantizeFn dequantize;
   TileFn tile;
+  GroupTileFn group_tile = nullptr;  // on row groups, where the set has a kernel for them
 };
 
 // The kernels for weights of type w in the active kernel set (nullptr if unsupported).
@@ -87,6 +93,36 @@ void tile_q4_1(int64_t n, const uint8_t* w, size_t w_stride, int nr, const uint8
 void tile_q8_0(int64_t n, const uint8_t* w, size_t w_stride, int nr, const uint8_t* a, size_t a_stride, int nc,
                float* y, int64_t ldy, bool accumulate);
 }  // namespace avx2
+
+// AVX-512 (F, BW, VL, DQ, VNNI) kernels: only call when the CPU has them.
+namespace avx512 {
+void quantize_act_q8_0(const float* x, void* dst, int64_t n);
+void quantize_act_q8_1(const float* x, void* dst, int64_t n);
+void quantize_act_q8_k(const float* x, void* dst, int64_t n);
+
+float dot_f32(int64_t n, const void* w, const void* a);
+float dot_f16(int64_t n, const void* w, const void* a);
+float dot_bf16(int64_t n, const void* w, const void* a);
+float dot_q4_0(int64_t n, const void* w, const void* a);
+float dot_q4_1(int64_t n, const void* w, const void* a);
+float dot_q8_0(int64_t n, const void* w, const void* a);
+float dot_q4_k(int64_t n, const void* w, const void* a);
+float dot_q6_k(int64_t n, const void* w, const void* a);
+
+void tile_q4_0(int64_t n, const uint8_t* w, size_t w_stride, int nr, const uint8_t* a, size_t a_stride, int nc,
+               float* y, int64_t ldy, bool accumulate);
+void tile_q4_1(int64_t n, const uint8_t* w, size_t w_stride, int nr, const uint8_t* a, size_t a_stride, int nc,
+               float* y, int64_t ldy, bool accumulate);
+void tile_q8_0(int64_t n, const uint8_t* w, size_t w_stride, int nr, const uint8_t* a, size_t a_stride, int nc,
+               float* y, int64_t ldy, bool accumulate);
+
+void group_tile_q4_0(int64_t n, const uint8_t* groups, size_t group_bytes, int ngroups, const uint8_t* a,
+                     size_t a_stride, int nc, float* y, int64_t ldy, bool accumulate);
+void group_tile_q4_1(int64_t n, const uint8_t* groups, size_t group_bytes, int ngroups, const uint8_t* a,
+                     size_t a_stride, int nc, float* y, int64_t ldy, bool accumulate);
+void group_tile_q8_0(int64_t n, const uint8_t* groups, size_t group_bytes, int ngroups, const uint8_t* a,
+                     size_t a_stride, int nc, float* y, int64_t ldy, bool accumulate);
+}  // namespace avx512
 
 }  // namespace quant
 }  // namespace first

@@ -31,7 +31,7 @@ describe("first bench", () => {
     expect(out.model).toMatchObject({ file: "tiny.gguf", name: expect.stringMatching(/^llama .+ Q8_0$/) });
     expect(out.model.params).toBeGreaterThan(0);
     expect(out.model.sizeBytes).toBeGreaterThan(0);
-    expect(out.backend).toMatch(/^cpu (avx2|scalar)/);
+    expect(out.backend).toMatch(/^cpu (avx512|avx2|scalar)$/);
     expect(out.policy).toBe("full");
     expect(out.executedLayers).toBe(4);
     expect(out.reps).toBe(1);
@@ -47,6 +47,36 @@ describe("first bench", () => {
       expect(row.tokensPerSecond.values).toHaveLength(1);
       expect(row.tokensPerSecond.mean).toBeGreaterThan(0);
       expect(row.tokensPerSecond.stdev).toBe(0);
+      expect(row.kernels).toBe(out.backend.slice(4));
+    }
+    // The bandwidth limit, measured at each thread count, and each decode row set against it.
+    expect(out.bandwidth.gbPerSecond[1]).toBeGreaterThan(0.1);
+    expect(out.bandwidth.gbPerSecond[2]).toBeGreaterThan(0.1);
+    expect(out.bandwidth.weightBytesPerStep).toBeGreaterThan(0);
+    expect(out.bandwidth.weightBytesPerStep).toBeLessThanOrEqual(fs.statSync(modelPath).size);
+    for (const row of out.rows) {
+      if (row.test.startsWith("tg")) expect(row.bandwidthShare).toBeGreaterThan(0);
+      else expect(row.bandwidthShare).toBeUndefined();
+    }
+  });
+
+  it("compares our kernel sets rep by rep (--kernels), refusing sets the CPU lacks or that do not exist", () => {
+    const r = first(["bench", "--model", modelPath, ...SMALL, "--kernels", "all", "--no-peer", "--no-bandwidth", "--json"]);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    const sets = out.backend.slice(4).split(",");
+    expect(sets[sets.length - 1]).toBe("scalar");
+    expect(out.rows.map((row: { kernels: string; test: string }) => `${row.kernels} ${row.test}`)).toEqual(
+      ["pp16", `tg${out.decodeSteps}`].flatMap((t) => sets.map((k: string) => `${k} ${t}`)),
+    );
+    expect(out.bandwidth).toBeUndefined();
+    const bad = first(["bench", "--model", modelPath, ...SMALL, "--kernels", "avx3"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('"avx3" is not a kernel set');
+    if (!sets.includes("avx512")) {
+      const lacking = first(["bench", "--model", modelPath, ...SMALL, "--kernels", "avx512"]);
+      expect(lacking.code).toBe(2);
+      expect(lacking.stderr).toContain("cannot run the avx512 kernels");
     }
   });
 
@@ -54,7 +84,7 @@ describe("first bench", () => {
     const r = first(["bench", "--model", modelPath, ...SMALL]);
     expect(r.code).toBe(0);
     const lines = r.stdout.split("\n").filter((l) => l.startsWith("|"));
-    expect(lines[0]).toMatch(/^\| model +\| +size \| +params \| engine +\| backend +\| threads \| +test \| +t\/s \|$/);
+    expect(lines[0]).toMatch(/^\| model +\| +size \| +params \| engine +\| backend +\| threads \| +test \| +t\/s \| of bw limit \|$/);
     const rows = lines.slice(2);
     const engines = rows.map((l) => l.split("|")[4].trim());
     if (r.stderr.includes("llama.cpp skipped")) {
@@ -62,7 +92,8 @@ describe("first bench", () => {
     } else {
       expect(engines).toEqual(["first", "llama.cpp", "first", "llama.cpp"]);
     }
-    for (const row of rows) expect(row).toMatch(/\| +\d+\.\d\d ± \d+\.\d\d \|$/);
+    for (const row of rows) expect(row).toMatch(/\| +\d+\.\d\d ± \d+\.\d\d \| +(\d+%)? \|$/);
+    expect(r.stdout).toMatch(/1 thread\(s\): read bandwidth \d+\.\d GB\/s; a decode step reads/);
     expect(rows[0]).toContain(" pp16 ");
   });
 

@@ -1,7 +1,7 @@
 // `first bench`: prompt-processing and token-generation speed in the manner
 // of llama-bench, with llama.cpp side by side when node-llama-cpp is installed.
 import os from "node:os";
-import { resolveModelPath } from "@first/core";
+import { nativeAddon, resolveModelPath } from "@first/core";
 import { runSpeedBench, runTradeoffBench, speedTable, tradeoffTable } from "@first/bench";
 import { UsageError } from "../args.js";
 import { defineCommand } from "../command.js";
@@ -17,6 +17,19 @@ export function parseThreadList(list: string): number[] {
   });
 }
 
+/** "avx512,avx2" -> ["avx512", "avx2"]; "all" -> every set this CPU has. */
+export function parseKernelList(list: string): string[] {
+  const available = nativeAddon().kernelSets();
+  if (list.trim() === "all") return available;
+  const parts = list.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+  if (parts.length === 0) throw new UsageError("--kernels needs at least one kernel set, e.g. --kernels avx512,avx2");
+  for (const p of parts) {
+    if (!["avx512", "avx2", "scalar"].includes(p)) throw new UsageError(`--kernels: "${p}" is not a kernel set (avx512, avx2, scalar or all)`);
+    if (!available.includes(p)) throw new UsageError(`--kernels: this CPU cannot run the ${p} kernels (it has ${available.join(", ")})`);
+  }
+  return [...new Set(parts)];
+}
+
 export const benchCommand = defineCommand({
   name: "bench",
   summary: "Measure prompt and generation speed (like llama-bench), beside llama.cpp",
@@ -27,6 +40,9 @@ export const benchCommand = defineCommand({
     "With --peer (on when node-llama-cpp is installed), llama.cpp runs the same prompt ids on the",
     "same file, rep for rep, alternating which engine goes first. --policy or --routers apply",
     "to our engine only. The prompt is WikiText-2 text from the datasets folder when found.",
+    "--kernels compares our kernel sets (e.g. avx512,avx2) rep by rep in the same process. At each",
+    "thread count the machine's read bandwidth is measured too, and each decode row says what share",
+    "of a step the bandwidth limit is (bytes a step reads: weights and KV cache, over bandwidth).",
     "",
     "With an adapter (--lora DIR, or --first for the shipped routers and adapter), it measures the",
     "FiRST trade-off instead: full, full+lora, first, first+lora, uls:k and uls:k+lora (k = the",
@@ -43,12 +59,19 @@ export const benchCommand = defineCommand({
     reps: { type: "int", short: "r", help: "repetitions per test", default: 5, min: 1 },
     ...layerFlags,
     peer: { type: "boolean", help: "run llama.cpp side by side (--no-peer: our engine only)", default: true },
+    bandwidth: { type: "boolean", help: "measure the read bandwidth and set decode against it (--no-bandwidth: skip)", default: true },
+    kernels: {
+      type: "string",
+      help: "our kernel sets to compare, comma-separated, alternating rep by rep: avx512, avx2, scalar, or all (default: the best the CPU has)",
+      valueName: "list",
+    },
     json: { type: "boolean", help: "print the results as one JSON object" },
   },
   examples: [
     "first bench",
     "first bench --threads 1,2,4 --reps 3 --prompt-tokens 256 --gen-tokens 64",
     "first bench --policy uls:6 --no-peer --json",
+    "first bench --kernels all --threads 1,2 --reps 3",
     "first bench --first --reps 10 --prompt-tokens 64 --gen-tokens 96",
   ],
   async run({ flags, signal }) {
@@ -57,6 +80,7 @@ export const benchCommand = defineCommand({
     if (flags.lora !== undefined) {
       if (flags.routers === undefined) throw new UsageError("the trade-off benchmark (--lora) needs routers: --first or --routers DIR");
       if (flags.policy !== undefined) throw new UsageError("--policy does not apply with --lora: the trade-off benchmark runs its own set of configurations");
+      if (flags.kernels !== undefined) throw new UsageError("--kernels applies to the speed benchmark, not the trade-off one (--lora)");
       const modelPath = await resolveModelPath(flags.model, { pull: true });
       const result = await runTradeoffBench({
         modelPath,
@@ -94,6 +118,8 @@ export const benchCommand = defineCommand({
           }
         : undefined,
       peer: flags.peer,
+      kernels: flags.kernels !== undefined ? parseKernelList(flags.kernels) : undefined,
+      bandwidth: flags.bandwidth,
       dataDir: flags.dataDir,
       onProgress: flags.json ? undefined : (m) => process.stderr.write(`${m}\n`),
       signal,
