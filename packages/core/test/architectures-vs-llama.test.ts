@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import type { GgufTensorType } from "../src/gguf/quantize.js";
 import { makeTinyModel, TINY_FAMILIES } from "../src/gguf/tiny-model.js";
 import type { RouterSetData, RouterWeights } from "../src/routers/router-set.js";
-import { argmax, compareWithPeer, core, DirectEngine, openExactPeer, randomIds } from "./support/engine.js";
+import { argmax, compareWithPeer, core, DirectEngine, native, openExactPeer, randomIds } from "./support/engine.js";
 
 const dir = mkdtempSync(join(tmpdir(), "first-archs-vs-llama-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -22,17 +22,26 @@ const CONTINUATION = 12;
 // gemma3's sliding window (8) is shorter than the prompt.
 const FAMILIES = TINY_FAMILIES;
 
-// F32 and the quantized types agree as closely as the llama comparison does
-// (activations rounded to 8 bits the same way on both sides).
+// F32 agrees within 1e-4 on every kernel set. Quantized weights agree as
+// closely with the AVX2 kernels, which sum each block in llama.cpp's order
+// (8 lanes of partial sums, each scaled), so the 8-bit activations of the
+// next matmul round the same way on both sides. The scalar and AVX-512
+// row-group kernels sum each block exactly before scaling it (they agree with
+// each other within 3e-7); the last-bit difference can move an activation
+// across a rounding boundary, which on one of these ten models (llama Q8_0)
+// moves log p by 1.4e-2. Those sets get a bound that allows such flips and
+// must still give the same greedy continuation.
+const kernels = native().activeKernels();
+const QUANT_BOUND = kernels === "avx2" ? 1e-4 : 5e-2;
 const TYPES: Array<{ type: GgufTensorType; bound: number }> = [
   { type: "F32", bound: 1e-4 },
-  { type: "Q8_0", bound: 1e-4 },
-  { type: "Q4_0", bound: 1e-4 },
+  { type: "Q8_0", bound: QUANT_BOUND },
+  { type: "Q4_0", bound: QUANT_BOUND },
 ];
 
 describe("every architecture: our engine vs llama.cpp", () => {
   const summary: string[] = [];
-  afterAll(() => console.log(["model                 max|d log p|  bound   greedy", ...summary].join("\n")));
+  afterAll(() => console.log([`kernels ${kernels}`, "model                 max|d log p|  bound   greedy", ...summary].join("\n")));
 
   for (const f of FAMILIES) {
     for (const t of TYPES) {
