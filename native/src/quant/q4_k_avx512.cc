@@ -1,6 +1,6 @@
-// AVX-512 Q4_K x Q8_K: each 32 bytes of nibbles hold two sub-blocks (low and
-// high nibbles) whose 64 activations lie side by side, so one 512-bit
-// maddubs + madd (with the two 6-bit scales) covers both; the mins use the
+// AVX-512 VNNI Q4_K x Q8_K: each 32 bytes of nibbles hold two sub-blocks (low
+// and high nibbles) whose 64 activations lie side by side, so one vpdpbusd
+// and one multiply by the two 6-bit scales cover both; the mins use the
 // activation's 16-element sums.
 #include "quant/avx512_util.h"
 #include "quant/blocks.h"
@@ -26,9 +26,9 @@ float dot_q4_k(int64_t n, const void* w, const void* a) {
       const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(qv, low4)),
                                            _mm256_and_si256(_mm256_srli_epi16(qv, 4), low4), 1);
       const __m512i av = _mm512_loadu_si512(y[b].qs + 64 * c);
-      const __m512i scales = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(static_cast<short>(sc[2 * c]))),
-                                                _mm256_set1_epi16(static_cast<short>(sc[2 * c + 1])), 1);
-      sumi = _mm512_add_epi32(sumi, _mm512_madd_epi16(_mm512_maddubs_epi16(q, av), scales));
+      // Sum lanes 0-7 belong to sub-block 2c, 8-15 to 2c + 1.
+      const __m512i scales = _mm512_inserti64x4(_mm512_set1_epi32(sc[2 * c]), _mm256_set1_epi32(sc[2 * c + 1]), 1);
+      sumi = _mm512_add_epi32(sumi, _mm512_mullo_epi32(dot_u8s8(_mm512_setzero_si512(), q, av), scales));
       mins += m[2 * c] * (y[b].bsums[4 * c] + y[b].bsums[4 * c + 1]) +
               m[2 * c + 1] * (y[b].bsums[4 * c + 2] + y[b].bsums[4 * c + 3]);
     }

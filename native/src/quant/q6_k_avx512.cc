@@ -1,6 +1,7 @@
-// AVX-512 Q6_K x Q8_K: the 6-bit quants stay unsigned (0..63) for maddubs,
-// two runs of 32 (contiguous activations) per 512-bit step; the -32 offset
-// comes off afterwards as 32 * sum(scale * bsum).
+// AVX-512 VNNI Q6_K x Q8_K: the 6-bit quants stay unsigned (0..63) for
+// vpdpbusd, two runs of 32 (contiguous activations) per 512-bit step, each
+// 4-element sum then multiplied by its 16-element group's scale; the -32
+// offset comes off afterwards as 32 * sum(scale * bsum).
 #include "quant/avx512_util.h"
 #include "quant/blocks.h"
 #include "quant/kernels.h"
@@ -14,9 +15,8 @@ float dot_q6_k(int64_t n, const void* w, const void* a) {
   const auto* y = static_cast<const BlockQ8_K*>(a);
   const __m256i low4 = _mm256_set1_epi8(0x0F);
   const __m256i bits45 = _mm256_set1_epi8(0x30);
-  // int16 lane i of a 64-element step belongs to scale i / 8 (16 elements per scale).
-  const __m512i scale_idx = _mm512_set_epi16(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 0,
-                                             0, 0, 0, 0, 0, 0, 0);
+  // int32 lane i of a 64-element step belongs to scale i / 4 (16 elements per scale).
+  const __m512i scale_idx = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
   float sum = 0;
   for (int64_t b = 0; b < n / kQKK; ++b) {
     __m512i sumi = _mm512_setzero_si512();
@@ -30,14 +30,14 @@ float dot_q6_k(int64_t n, const void* w, const void* a) {
       const __m256i q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql_a, 4), low4), _mm256_and_si256(qh, bits45));
       const __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql_b, 4), low4),
                                          _mm256_and_si256(_mm256_srli_epi16(qh, 2), bits45));
-      // The 8 scales of this half as int16: runs 0-1 use scales 0..3, runs 2-3 scales 4..7.
-      const __m512i sc16 = _mm512_castsi128_si512(_mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(x[b].scales + 8 * half))));
-      const __m512i s01 = _mm512_permutexvar_epi16(scale_idx, sc16);
-      const __m512i s23 = _mm512_permutexvar_epi16(_mm512_add_epi16(scale_idx, _mm512_set1_epi16(4)), sc16);
+      // The 8 scales of this half as int32: runs 0-1 use scales 0..3, runs 2-3 scales 4..7.
+      const __m512i sc32 = _mm512_castsi256_si512(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(x[b].scales + 8 * half))));
+      const __m512i s01 = _mm512_permutexvar_epi32(scale_idx, sc32);
+      const __m512i s23 = _mm512_permutexvar_epi32(_mm512_add_epi32(scale_idx, _mm512_set1_epi32(4)), sc32);
       const __m512i qa = _mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1);
       const __m512i qb = _mm512_inserti64x4(_mm512_castsi256_si512(q2), q3, 1);
-      sumi = _mm512_add_epi32(sumi, _mm512_madd_epi16(_mm512_maddubs_epi16(qa, _mm512_loadu_si512(aq)), s01));
-      sumi = _mm512_add_epi32(sumi, _mm512_madd_epi16(_mm512_maddubs_epi16(qb, _mm512_loadu_si512(aq + 64)), s23));
+      sumi = _mm512_add_epi32(sumi, _mm512_mullo_epi32(dot_u8s8(_mm512_setzero_si512(), qa, _mm512_loadu_si512(aq)), s01));
+      sumi = _mm512_add_epi32(sumi, _mm512_mullo_epi32(dot_u8s8(_mm512_setzero_si512(), qb, _mm512_loadu_si512(aq + 64)), s23));
     }
     // 32 * sum(scale * bsum): 16 int16 products summed in pairs by madd.
     const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b].bsums));
