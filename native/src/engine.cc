@@ -213,23 +213,6 @@ void Engine::layer_forward(int layer, float* x, int64_t n, const std::vector<int
   }
   const bool mixed = runs.size() > 1;
   const LayerLora* lora = mixed ? nullptr : runs[0].lora;
-  // lora_t[m]: n x rank (one adapter) or n x the largest rank among the runs.
-  int64_t rank[kLoraModules] = {};
-  for (const LoraRun& r : runs)
-    if (r.lora)
-      for (int m = 0; m < kLoraModules; ++m)
-        if (const LoraAdapter* ad = r.lora->module[m]) rank[m] = std::max<int64_t>(rank[m], ad->rank);
-  size_t total = 0;
-  for (int m = 0; m < kLoraModules; ++m) total += static_cast<size_t>(n) * rank[m];
-  if (total > 0) {
-    grow(lora_t_, total);
-    size_t off = 0;
-    for (int m = 0; m < kLoraModules; ++m)
-      if (rank[m] > 0) {
-        acts.lora_t[m] = lora_t_.data() + off;
-        off += static_cast<size_t>(n) * rank[m];
-      }
-  }
   const std::vector<LoraRun>* mixed_runs = mixed ? &runs : nullptr;
 
   layer_qkv(c, L, lora, x, n, acts, pool_, mm_, mixed_runs);
@@ -295,8 +278,7 @@ void Engine::set_lora(int layer, const std::string& module, int rank, const floa
   ad.in = w[static_cast<int>(m)]->cols;
   ad.out = w[static_cast<int>(m)]->rows;
   ad.scale = scale;
-  ad.A.assign(A, A + rank * ad.in);
-  ad.B.assign(B, B + ad.out * rank);
+  // The engine runs the int8 form alone; the f32 factors stay with the caller.
   ad.decode = make_low_rank(rank, ad.in, ad.out, scale, A, B);
   set.layers[layer].module[static_cast<int>(m)] = &ad;
 }

@@ -4,6 +4,7 @@
 // differences of a double-precision reference of the whole gated model, and
 // its errors.
 #include <cmath>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -390,8 +391,9 @@ TEST(train_engine_lora_equals_trainer_lora) {
   to.lora_alpha = 6;
   to.lora_targets = {"q", "v", "o", "down", "up"};
   Trainer t(*model, to);
-  // Every factor a value f16 holds exactly: the engine keeps f16 copies for
-  // few-row steps, so the two then differ by summation order alone.
+  // The engine runs the adapters in int8 (first/low_rank.h), the trainer in
+  // f32: their layers may differ by that rounding, a few percent of what the
+  // adapters change, and no more.
   uint32_t seed = 100;
   for (const auto& info : t.lora_tensors()) {
     std::vector<float> v(info.rows * info.cols);
@@ -410,7 +412,9 @@ TEST(train_engine_lora_equals_trainer_lora) {
   auto he = engine_hidden(e, batch), hp = engine_hidden(plain, batch);
   auto ht = trainer_hidden(t, batch, {1.f, 1.f, 1.f});
   for (size_t l = 0; l < he.size(); ++l) {
-    CHECK(max_rel_diff(ht[l], he[l]) <= 1e-6) << "layer " << l << " differs by " << max_rel_diff(ht[l], he[l]);
+    const double rounding = max_rel_diff(ht[l], he[l]), effect = max_rel_diff(hp[l], ht[l]);
+    std::fprintf(stderr, "     layer %zu: engine vs trainer %.3g, the adapters' effect %.3g\n", l, rounding, effect);
+    CHECK(rounding <= 0.05 * effect) << "layer " << l << " differs by " << rounding << ", the adapters change " << effect;
     CHECK(max_rel_diff(hp[l], he[l]) > 1e-3) << "the adapters had no effect at layer " << l;
   }
   e.clear_lora();

@@ -123,7 +123,7 @@ class Engine {
   int default_adapter_ = -1;          // -1: adapter 1 when it exists, else none
 
   // Scratch reused across steps so decode does not allocate.
-  std::vector<float> x_, xn_, q_, k_, v_, att_, gate_, up_, proj_, rows_, lora_t_;
+  std::vector<float> x_, xn_, q_, k_, v_, att_, gate_, up_, proj_, rows_;
   MatmulScratch mm_;
 };
 

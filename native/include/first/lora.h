@@ -1,7 +1,8 @@
 // Low-rank adapters (LoRA) on the decoder's linear maps, kept unmerged:
 //   y = W x + scale * B (A x),   A: rank x in,  B: out x rank  (f32, row-major)
-// The quantized base weight W is never touched; the adapter adds a small f32
-// product on top of the usual quantized matmul.
+// The quantized base weight W is never touched: the engine adds the adapter's
+// int8 form (first/low_rank.h) in the base matmul's call, the trainer an f32
+// product (lora_forward) whose intermediate its backward pass reuses.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -26,10 +27,10 @@ struct LoraAdapter {
   int rank = 0;
   int64_t in = 0, out = 0;
   float scale = 0.f;     // alpha / rank
-  std::vector<float> A;  // rank x in
-  std::vector<float> B;  // out x rank
-  // The f16 form that decoding reads inside the base matmul's pass (see
-  // low_rank.h); filled by the engine, empty (rank 0) for the trainer's adapters.
+  std::vector<float> A;  // rank x in (the trainer's; empty in the engine)
+  std::vector<float> B;  // out x rank (likewise)
+  // The int8 form the engine runs (first/low_rank.h); empty (rank 0) for the
+  // trainer's adapters.
   LowRank decode;
 };
 

@@ -1,44 +1,68 @@
-// A low-rank correction y += scale * B (A x) computed inside a matmul's pass
-// (the decode form of a LoRA adapter). A and B are held in f16: decoding reads
-// every adapter weight once per token, so their bytes are what it costs.
+// A low-rank correction y += scale * B (A x): the inference form of a LoRA
+// adapter, in int8. A is kept as Q8_0 rows, so its projection t = A x is one
+// more weight in the base matmul's pass (the same quantized x, the same tile
+// kernels, split over the same threads). t is then quantized to int8 per token,
+// and B, int8 with one scale per output, expands it with integer dot products
+// (vpdpbusd / maddubs). Decoding reads every adapter byte once per token, so
+// int8 halves what f16 cost, and prefill runs the term at the int8 rate of
+// the base weights instead of an f32 GEMM's.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <vector>
+
+#include "first/tensor_type.h"
 
 namespace first {
 
-// Rows up to this many take the fused path (decoding and small batches).
-constexpr int64_t kLowRankMaxRows = 16;
+struct WeightView;
+
+// Outputs per block of B, and the rank step of one integer dot (4 bytes a lane).
+constexpr int kLowRankBlock = 16;
+constexpr int kLowRankQuad = 4;
 
 struct LowRank {
-  int rank = 0;
+  int rank = 0;   // as given
+  int kq = 0;     // rank rounded up to a multiple of kLowRankQuad (extra rows of A are zero)
   int64_t in = 0, out = 0;
-  float scale = 0.f;
-  std::vector<uint16_t> A;  // rank x in, f16
-  // B (out x rank) in f16, packed by blocks of 8 outputs: element (o, k) at
-  // (o / 8) * rank * 8 + k * 8 + o % 8, out padded to a multiple of 8 with zeros,
-  // so one output block is one contiguous run of rank x 8 values.
-  std::vector<uint16_t> B;
+  // A: kq rows of `in` elements, Q8_0 when `in` is whole Q8_0 blocks, else F32.
+  TensorType a_type = TensorType::Q8_0;
+  std::vector<uint8_t> A;
+  std::shared_ptr<uint8_t> a_groups;  // A in row groups where the kernel set has them
+  // B, int8, in blocks of kLowRankBlock outputs (out padded with zero rows):
+  // element (o, k) at (o / 16) * kq * 16 + (k / 4) * 64 + (o % 16) * 4 + k % 4,
+  // so one 64-byte load holds 4 ranks of 16 outputs.
+  std::vector<int8_t> B;
+  std::vector<float> b_scale;     // per output: scale * max |B row| / 127 (0 for padding)
+  std::vector<int32_t> b_offset;  // per output: 128 * sum of its int8 B (undoes the u8 offset of t)
+
+  // A as a weight of kq rows (the projection's output is kq wide).
+  WeightView a_view() const;
 };
 
-// Builds the f16 form from f32 A (rank x in) and B (out x rank).
+// Builds the int8 form from f32 A (rank x in) and B (out x rank).
 LowRank make_low_rank(int rank, int64_t in, int64_t out, float scale, const float* A, const float* B);
 
-// t[k] = scale * dot(A row k, x) for k < rank.
-void low_rank_project(const LowRank& lr, const float* x, float* t);
-// y[o] += sum_k B[o][k] * t[k] for o in [o0, o1).
-void low_rank_expand(const LowRank& lr, const float* t, float* y, int64_t o0, int64_t o1);
+// t (kq floats) as u8 with an offset of 128: u = round(t / d) + 128, d = max |t| / 127
+// (d = 0 and u = 128 everywhere when t is zero). The same rounding on every kernel set.
+float low_rank_quantize_t(const float* t, int kq, uint8_t* u);
+
+// Y[m][o] += d[m] * b_scale[o] * (sum_k u[m][k] B[o][k] - b_offset[o]) for m < M
+// and o in [o0, o1); u is M x kq, o0 a multiple of kLowRankBlock.
+void low_rank_expand(const LowRank& lr, const uint8_t* u, const float* d, int64_t M, float* Y, int64_t ldy, int64_t o0,
+                     int64_t o1);
 
 namespace scalar {
-void low_rank_project(const LowRank& lr, const float* x, float* t);
-void low_rank_expand(const LowRank& lr, const float* t, float* y, int64_t o0, int64_t o1);
+void low_rank_expand(const LowRank& lr, const uint8_t* u, const float* d, int64_t M, float* Y, int64_t ldy, int64_t o0,
+                     int64_t o1);
 }  // namespace scalar
 namespace avx2 {
-void low_rank_expand(const LowRank& lr, const float* t, float* y, int64_t o0, int64_t o1);
+void low_rank_expand(const LowRank& lr, const uint8_t* u, const float* d, int64_t M, float* Y, int64_t ldy, int64_t o0,
+                     int64_t o1);
 }  // namespace avx2
-
 namespace avx512 {
-void low_rank_expand(const LowRank& lr, const float* t, float* y, int64_t o0, int64_t o1);
+void low_rank_expand(const LowRank& lr, const uint8_t* u, const float* d, int64_t M, float* Y, int64_t ldy, int64_t o0,
+                     int64_t o1);
 }  // namespace avx512
 
 }  // namespace first

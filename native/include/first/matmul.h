@@ -24,6 +24,9 @@ struct WeightView {
 // Scratch memory reused across calls so the hot path does not allocate.
 struct MatmulScratch {
   std::vector<uint8_t> act;  // quantized activations
+  std::vector<float> lr_t;   // low-rank terms: A x per token
+  std::vector<uint8_t> lr_u; // the same, as u8
+  std::vector<float> lr_d;   // and their scales
 };
 
 // Y[m][r] (+)= dot(W row r, X[m]) for m < M, r < W.rows.
@@ -31,9 +34,8 @@ struct MatmulScratch {
 // With accumulate, the product is added to Y (fuses a residual add).
 // Large M (prefill) tiles weight rows against tokens so each row is read once
 // per tile; M = 1 (decode) splits the rows across threads.
-// low_rank (M <= kLowRankMaxRows) adds y += scale * B (A x) in the same pass:
-// each thread projects x itself and expands into its own output rows, so the
-// correction costs no extra synchronisation.
+// low_rank adds y += scale * B (A x) (first/low_rank.h): A's rows are products
+// of the same pass on the same quantized X, B's expansion a second, short pass.
 void matmul(const WeightView& W, const float* X, int64_t M, int64_t ldx, float* Y, int64_t ldy,
             bool accumulate, ThreadPool& pool, MatmulScratch& scratch, const LowRank* low_rank = nullptr);
 
@@ -42,6 +44,11 @@ void matmul(const WeightView& W, const float* X, int64_t M, int64_t ldx, float* 
 void matmul_multi(const std::vector<const WeightView*>& Ws, const float* X, int64_t M, int64_t ldx,
                   const std::vector<float*>& ys, const std::vector<int64_t>& ldys, ThreadPool& pool,
                   MatmulScratch& scratch, const std::vector<const LowRank*>* low_ranks = nullptr);
+
+// Y (M x lr.out, stride ldy) += scale * B (A X): a low-rank term on its own
+// (batches whose rows take different adapters).
+void low_rank_add(const LowRank& lr, const float* X, int64_t M, int64_t ldx, float* Y, int64_t ldy, ThreadPool& pool,
+                  MatmulScratch& scratch);
 
 // Plain reference: dequantize each row and accumulate in double.
 void matmul_reference(const WeightView& W, const float* X, int64_t M, int64_t ldx, float* Y, int64_t ldy);

@@ -1,54 +1,105 @@
 #include "first/low_rank.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "first/error.h"
+#include "first/matmul.h"
 #include "first/quant.h"
+#include "first/row_groups.h"
 #include "first/vec.h"
+#include "quant/round.h"
 
 namespace first {
+
+namespace {
+int64_t b_index(int kq, int64_t o, int k) {
+  return (o / kLowRankBlock) * kq * kLowRankBlock + (k / kLowRankQuad) * kLowRankQuad * kLowRankBlock +
+         (o % kLowRankBlock) * kLowRankQuad + k % kLowRankQuad;
+}
+}  // namespace
+
+WeightView LowRank::a_view() const {
+  WeightView w{a_type, kq, in, A.data(), row_bytes(a_type, in)};
+  w.row_groups = a_groups.get();
+  return w;
+}
 
 LowRank make_low_rank(int rank, int64_t in, int64_t out, float scale, const float* A, const float* B) {
   if (rank <= 0 || in <= 0 || out <= 0) throw Error("low-rank term: rank and sizes must be positive");
   LowRank lr;
   lr.rank = rank;
+  lr.kq = (rank + kLowRankQuad - 1) / kLowRankQuad * kLowRankQuad;
   lr.in = in;
   lr.out = out;
-  lr.scale = scale;
-  lr.A.resize(static_cast<size_t>(rank) * in);
-  for (size_t i = 0; i < lr.A.size(); ++i) lr.A[i] = f32_to_f16(A[i]);
-  const int64_t blocks = (out + 7) / 8;
-  lr.B.assign(static_cast<size_t>(blocks) * rank * 8, 0);
-  for (int64_t o = 0; o < out; ++o)
-    for (int k = 0; k < rank; ++k) lr.B[(o / 8) * rank * 8 + k * 8 + o % 8] = f32_to_f16(B[o * rank + k]);
+  // A: the padded rows are zero, so their t is zero and adds nothing.
+  lr.a_type = in % 32 == 0 ? TensorType::Q8_0 : TensorType::F32;
+  const size_t rb = row_bytes(lr.a_type, in);
+  lr.A.assign(rb * static_cast<size_t>(lr.kq), 0);
+  std::vector<float> row(static_cast<size_t>(in));
+  for (int k = 0; k < lr.kq; ++k) {
+    if (k < rank) std::copy(A + static_cast<int64_t>(k) * in, A + static_cast<int64_t>(k + 1) * in, row.begin());
+    else std::fill(row.begin(), row.end(), 0.f);
+    quantize_row(lr.a_type, row.data(), lr.A.data() + k * rb, in);
+  }
+  if (active_kernel_set() == KernelSet::Avx512 && row_groups_supported(lr.a_type) && lr.kq >= kRowGroup) {
+    RowGroups g = make_row_groups(lr.a_view());
+    lr.a_groups = std::shared_ptr<uint8_t>(g.data.release(), RowGroups::Free{});
+  }
+  // B: one scale per output row (its largest |value| maps to 127).
+  const int64_t padded = (out + kLowRankBlock - 1) / kLowRankBlock * kLowRankBlock;
+  lr.B.assign(static_cast<size_t>(padded) * lr.kq, 0);
+  lr.b_scale.assign(static_cast<size_t>(padded), 0.f);
+  lr.b_offset.assign(static_cast<size_t>(padded), 0);
+  for (int64_t o = 0; o < out; ++o) {
+    const float* b = B + o * rank;
+    float amax = 0.f;
+    for (int k = 0; k < rank; ++k) amax = std::max(amax, std::fabs(b[k]));
+    const float d = amax / 127.f;
+    const float id = d != 0.f ? 1.f / d : 0.f;
+    int32_t sum = 0;
+    for (int k = 0; k < rank; ++k) {
+      const int q = quant::round_even(b[k] * id);
+      lr.B[b_index(lr.kq, o, k)] = static_cast<int8_t>(q);
+      sum += q;
+    }
+    lr.b_scale[o] = scale * d;
+    lr.b_offset[o] = 128 * sum;
+  }
   return lr;
 }
 
-namespace scalar {
-void low_rank_project(const LowRank& lr, const float* x, float* t) {
-  for (int k = 0; k < lr.rank; ++k) t[k] = lr.scale * scalar::vec_dot(TensorType::F16, lr.in, lr.A.data() + k * lr.in, x);
+float low_rank_quantize_t(const float* t, int kq, uint8_t* u) {
+  float amax = 0.f;
+  for (int k = 0; k < kq; ++k) amax = std::max(amax, std::fabs(t[k]));
+  const float d = amax / 127.f;
+  const float id = d != 0.f ? 1.f / d : 0.f;
+  for (int k = 0; k < kq; ++k) u[k] = static_cast<uint8_t>(quant::round_even(t[k] * id) + 128);
+  return d;
 }
 
-void low_rank_expand(const LowRank& lr, const float* t, float* y, int64_t o0, int64_t o1) {
-  for (int64_t o = o0; o < o1; ++o) {
-    const uint16_t* b = lr.B.data() + (o / 8) * lr.rank * 8 + o % 8;
-    float s = 0.f;
-    for (int k = 0; k < lr.rank; ++k) s += f16_to_f32(b[k * 8]) * t[k];
-    y[o] += s;
-  }
+namespace scalar {
+void low_rank_expand(const LowRank& lr, const uint8_t* u, const float* d, int64_t M, float* Y, int64_t ldy, int64_t o0,
+                     int64_t o1) {
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t o = o0; o < o1; ++o) {
+      int32_t s = 0;
+      for (int k = 0; k < lr.kq; ++k) s += static_cast<int32_t>(u[m * lr.kq + k]) * lr.B[b_index(lr.kq, o, k)];
+      Y[m * ldy + o] += static_cast<float>(s - lr.b_offset[o]) * (d[m] * lr.b_scale[o]);
+    }
 }
 }  // namespace scalar
 
-// The projection is rank dots of length in: the F16 dot kernel of the active set.
-void low_rank_project(const LowRank& lr, const float* x, float* t) {
-  for (int k = 0; k < lr.rank; ++k) t[k] = lr.scale * vec_dot(TensorType::F16, lr.in, lr.A.data() + k * lr.in, x);
-}
-
-void low_rank_expand(const LowRank& lr, const float* t, float* y, int64_t o0, int64_t o1) {
+void low_rank_expand(const LowRank& lr, const uint8_t* u, const float* d, int64_t M, float* Y, int64_t ldy, int64_t o0,
+                     int64_t o1) {
+  if (o0 >= o1) return;
+  if (o0 % kLowRankBlock != 0) throw Error("low_rank_expand: o0 must be a multiple of 16");
   if (use_avx512())
-    avx512::low_rank_expand(lr, t, y, o0, o1);
+    avx512::low_rank_expand(lr, u, d, M, Y, ldy, o0, o1);
   else if (use_avx2())
-    avx2::low_rank_expand(lr, t, y, o0, o1);
+    avx2::low_rank_expand(lr, u, d, M, Y, ldy, o0, o1);
   else
-    scalar::low_rank_expand(lr, t, y, o0, o1);
+    scalar::low_rank_expand(lr, u, d, M, Y, ldy, o0, o1);
 }
 
 }  // namespace first

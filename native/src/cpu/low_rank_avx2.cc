@@ -1,37 +1,49 @@
+// AVX2 expansion of a low-rank term: t back to signed int8 (u xor 0x80), then
+// maddubs of |t| with B signed by t, 8 outputs per 32-byte half of a block.
+// The products stay below int16's limit (2 * 127 * 127), and the sums equal
+// the u8-offset sums of the other sets exactly.
 #include <immintrin.h>
 
+#include <algorithm>
+#include <cstring>
+
 #include "first/low_rank.h"
-#include "first/quant.h"
 
 namespace first {
 namespace avx2 {
 
-// Whole 8-output blocks inside [o0, o1) go 8 lanes at a time (one f16 load and
-// one FMA per rank step); the partial blocks at either end go one by one.
-void low_rank_expand(const LowRank& lr, const float* t, float* y, int64_t o0, int64_t o1) {
-  const int r = lr.rank;
-  auto one = [&](int64_t o) {
-    const uint16_t* b = lr.B.data() + (o / 8) * r * 8 + o % 8;
-    float s = 0.f;
-    for (int k = 0; k < r; ++k) s += f16_to_f32(b[k * 8]) * t[k];
-    y[o] += s;
-  };
-  int64_t o = o0;
-  for (; o < o1 && o % 8 != 0; ++o) one(o);
-  for (; o + 8 <= o1; o += 8) {
-    const uint16_t* b = lr.B.data() + (o / 8) * r * 8;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int k = 0;
-    for (; k + 2 <= r; k += 2) {
-      acc0 = _mm256_fmadd_ps(_mm256_set1_ps(t[k]), _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + k * 8))), acc0);
-      acc1 = _mm256_fmadd_ps(_mm256_set1_ps(t[k + 1]),
-                             _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + (k + 1) * 8))), acc1);
+void low_rank_expand(const LowRank& lr, const uint8_t* u, const float* d, int64_t M, float* Y, int64_t ldy, int64_t o0,
+                     int64_t o1) {
+  const int kq = lr.kq, nq = kq / kLowRankQuad;
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int64_t o = o0; o < o1; o += 8) {
+    const int n = static_cast<int>(std::min<int64_t>(8, o1 - o));
+    // Outputs o..o+7 are one half of their block: bytes [0, 32) or [32, 64) of each 64-byte quad.
+    const int8_t* b = lr.B.data() + (o / kLowRankBlock) * kq * kLowRankBlock + (o % kLowRankBlock) * kLowRankQuad;
+    const __m256 bs = _mm256_loadu_ps(lr.b_scale.data() + o);
+    for (int64_t m = 0; m < M; ++m) {
+      const uint8_t* um = u + m * kq;
+      __m256i acc = _mm256_setzero_si256();
+      for (int j = 0; j < nq; ++j) {
+        uint32_t quad;
+        std::memcpy(&quad, um + j * kLowRankQuad, 4);
+        const __m256i t = _mm256_set1_epi32(static_cast<int32_t>(quad ^ 0x80808080u));
+        const __m256i bq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + j * 64));
+        const __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(t), _mm256_sign_epi8(bq, t));
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, ones));
+      }
+      const __m256 s = _mm256_mul_ps(_mm256_set1_ps(d[m]), bs);
+      const __m256 add = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), s);
+      float* y = Y + m * ldy + o;
+      if (n == 8) {
+        _mm256_storeu_ps(y, _mm256_add_ps(_mm256_loadu_ps(y), add));
+      } else {
+        alignas(32) float tmp[8];
+        _mm256_store_ps(tmp, add);
+        for (int i = 0; i < n; ++i) y[i] += tmp[i];
+      }
     }
-    if (k < r)
-      acc0 = _mm256_fmadd_ps(_mm256_set1_ps(t[k]), _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + k * 8))), acc0);
-    _mm256_storeu_ps(y + o, _mm256_add_ps(_mm256_loadu_ps(y + o), _mm256_add_ps(acc0, acc1)));
   }
-  for (; o < o1; ++o) one(o);
 }
 
 }  // namespace avx2

@@ -1,34 +1,39 @@
-// AVX-512 expansion of a low-rank (LoRA) term: two 8-output blocks of B (f16,
-// laid out as in low_rank.cc) per 16-lane step; the ends of [o0, o1) that are
-// not whole pairs of blocks go to the AVX2 kernel.
+// AVX-512 VNNI expansion of a low-rank term: per block of 16 outputs, one
+// vpdpbusd multiplies 4 ranks of the u8 t by the int8 B of all 16 outputs;
+// the u8 offset is undone with the precomputed row sums, the tail is masked.
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "first/low_rank.h"
-#include "first/quant.h"
 
 namespace first {
 namespace avx512 {
 
-void low_rank_expand(const LowRank& lr, const float* t, float* y, int64_t o0, int64_t o1) {
-  const int r = lr.rank;
-  // The partial block at the start and whatever is left at the end take the AVX2 kernel.
-  const int64_t head = std::min(o1, (o0 + 7) / 8 * 8);
-  avx2::low_rank_expand(lr, t, y, o0, head);
-  int64_t o = head;
-  for (; o + 16 <= o1; o += 16) {
-    const uint16_t* b0 = lr.B.data() + (o / 8) * r * 8;  // outputs o..o+7
-    const uint16_t* b1 = b0 + r * 8;                      // outputs o+8..o+15
-    __m512 acc = _mm512_setzero_ps();
-    for (int k = 0; k < r; ++k) {
-      const __m256i h = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b0 + k * 8))),
-                                                _mm_loadu_si128(reinterpret_cast<const __m128i*>(b1 + k * 8)), 1);
-      acc = _mm512_fmadd_ps(_mm512_set1_ps(t[k]), _mm512_cvtph_ps(h), acc);
+void low_rank_expand(const LowRank& lr, const uint8_t* u, const float* d, int64_t M, float* Y, int64_t ldy, int64_t o0,
+                     int64_t o1) {
+  const int kq = lr.kq, nq = kq / kLowRankQuad;
+  for (int64_t o = o0; o < o1; o += kLowRankBlock) {
+    const int n = static_cast<int>(std::min<int64_t>(kLowRankBlock, o1 - o));
+    const __mmask16 mask = static_cast<__mmask16>((1u << n) - 1);
+    const int8_t* b = lr.B.data() + (o / kLowRankBlock) * kq * kLowRankBlock;
+    const __m512i off = _mm512_loadu_si512(lr.b_offset.data() + o);
+    const __m512 bs = _mm512_loadu_ps(lr.b_scale.data() + o);
+    for (int64_t m = 0; m < M; ++m) {
+      const uint8_t* um = u + m * kq;
+      __m512i acc = _mm512_setzero_si512();
+      for (int j = 0; j < nq; ++j) {
+        int32_t quad;
+        std::memcpy(&quad, um + j * kLowRankQuad, 4);
+        acc = _mm512_dpbusd_epi32(acc, _mm512_set1_epi32(quad), _mm512_loadu_si512(b + j * 64));
+      }
+      float* y = Y + m * ldy + o;
+      const __m512 s = _mm512_mul_ps(_mm512_set1_ps(d[m]), bs);
+      const __m512 sum = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc, off));
+      _mm512_mask_storeu_ps(y, mask, _mm512_add_ps(_mm512_maskz_loadu_ps(mask, y), _mm512_mul_ps(sum, s)));
     }
-    _mm512_storeu_ps(y + o, _mm512_add_ps(_mm512_loadu_ps(y + o), acc));
   }
-  avx2::low_rank_expand(lr, t, y, o, o1);
 }
 
 }  // namespace avx512

@@ -92,7 +92,6 @@ struct Product {
   float* Y;
   int64_t ldy;
   bool accumulate;
-  const LowRank* low_rank;  // may be null
 };
 
 void run_tile(const Product& p, int64_t r0, int nr, int64_t m0, int nc) {
@@ -144,41 +143,49 @@ void share_of(int64_t rows, int i, int nt, int64_t unit, int64_t* r0, int64_t* r
   *r1 = std::min(rows, units * (i + 1) / nt * unit);
 }
 
-struct MultiJob {
-  const Product* products;
-  size_t count;
-  int64_t M;
-  const float* X;  // f32 input, for the low-rank projections
-  int64_t ldx;
-};
-
-// Rows [r0, r1) of a product plus its low-rank term on those rows. The
-// projection (rank dots per token) is repeated by every thread that has rows:
-// cheaper than a second synchronisation.
-void run_share(const MultiJob& job, const Product& p, int64_t r0, int64_t r1) {
-  if (r0 >= r1) return;
-  run_rows(p, r0, r1, job.M);
-  if (!p.low_rank) return;
-  thread_local std::vector<float> t;
-  t.resize(static_cast<size_t>(p.low_rank->rank));
-  for (int64_t m = 0; m < job.M; ++m) {
-    low_rank_project(*p.low_rank, job.X + m * job.ldx, t.data());
-    low_rank_expand(*p.low_rank, t.data(), p.Y + m * p.ldy, r0, r1);
-  }
-}
-
-void run_products(const MultiJob& job, ThreadPool& pool) {
+void run_products(const Product* products, size_t count, int64_t M, ThreadPool& pool) {
   int64_t total_rows = 0;
-  for (size_t i = 0; i < job.count; ++i) total_rows += job.products[i].W->rows;
-  if (pool.size() == 1 || total_rows * job.M < 64) {
-    for (size_t i = 0; i < job.count; ++i) run_share(job, job.products[i], 0, job.products[i].W->rows);
+  for (size_t i = 0; i < count; ++i) total_rows += products[i].W->rows;
+  if (pool.size() == 1 || total_rows * M < 64) {
+    for (size_t i = 0; i < count; ++i) run_rows(products[i], 0, products[i].W->rows, M);
     return;
   }
-  pool.run([&job](int t, int nt) {
-    for (size_t i = 0; i < job.count; ++i) {
+  pool.run([products, count, M](int t, int nt) {
+    for (size_t i = 0; i < count; ++i) {
       int64_t r0, r1;
-      share_of(job.products[i].W->rows, t, nt, uses_groups(job.products[i]) ? kRowGroup : 4, &r0, &r1);
-      run_share(job, job.products[i], r0, r1);
+      share_of(products[i].W->rows, t, nt, uses_groups(products[i]) ? kRowGroup : 4, &r0, &r1);
+      run_rows(products[i], r0, r1, M);
+    }
+  });
+}
+
+// A low-rank term's second half: t (M x kq, from A's product) quantized, then
+// expanded into its output. The quantization is M x kq values: the caller's.
+struct Expansion {
+  const LowRank* lr;
+  const float* t;
+  uint8_t* u;
+  float* d;
+  float* Y;
+  int64_t ldy;
+};
+
+void run_expansions(const Expansion* ex, size_t count, int64_t M, ThreadPool& pool) {
+  int64_t total = 0;
+  for (size_t i = 0; i < count; ++i) {
+    const Expansion& e = ex[i];
+    for (int64_t m = 0; m < M; ++m) e.d[m] = low_rank_quantize_t(e.t + m * e.lr->kq, e.lr->kq, e.u + m * e.lr->kq);
+    total += e.lr->out;
+  }
+  if (pool.size() == 1 || total * M < 256) {
+    for (size_t i = 0; i < count; ++i) low_rank_expand(*ex[i].lr, ex[i].u, ex[i].d, M, ex[i].Y, ex[i].ldy, 0, ex[i].lr->out);
+    return;
+  }
+  pool.run([ex, count, M](int t, int nt) {
+    for (size_t i = 0; i < count; ++i) {
+      int64_t o0, o1;
+      share_of(ex[i].lr->out, t, nt, kLowRankBlock, &o0, &o1);
+      if (o0 < o1) low_rank_expand(*ex[i].lr, ex[i].u, ex[i].d, M, ex[i].Y, ex[i].ldy, o0, o1);
     }
   });
 }
@@ -200,10 +207,75 @@ void prepare_buffers(const bool (&needed)[kSlotCount], int64_t M, int64_t cols, 
     if (needed[s]) bufs->data[s] = scratch.act.data() + offsets[s];
 }
 
-void check_low_rank(const LowRank* lr, const WeightView& W, int64_t M) {
+void check_low_rank(const LowRank* lr, const WeightView& W) {
   if (!lr) return;
-  if (M > kLowRankMaxRows) throw Error("matmul: a low-rank term takes at most " + std::to_string(kLowRankMaxRows) + " rows");
   if (lr->in != W.cols || lr->out != W.rows) throw Error("matmul: low-rank term does not match the weight's shape");
+}
+
+constexpr size_t kMaxWeights = 8;
+
+// Every product of one call: the weights that share X, and the A factor of
+// each low-rank term beside them (its output t in scratch), all in one pass
+// over the threads; then the terms' expansions in a second.
+void multiply(const WeightView* const* Ws, size_t count, const float* X, int64_t M, int64_t ldx, float* const* ys,
+              const int64_t* ldys, bool accumulate, const LowRank* const* lrs, ThreadPool& pool,
+              MatmulScratch& scratch) {
+  WeightView a_views[kMaxWeights];
+  const WeightView* all[2 * kMaxWeights];
+  float* outs[2 * kMaxWeights];
+  int64_t lds[2 * kMaxWeights];
+  bool acc[2 * kMaxWeights];
+  Expansion ex[kMaxWeights];
+  size_t n = 0, nex = 0;
+  for (size_t i = 0; i < count; ++i) {
+    if (Ws[i]->rows == 0) continue;
+    all[n] = Ws[i], outs[n] = ys[i], lds[n] = ldys[i], acc[n] = accumulate;
+    ++n;
+  }
+  size_t t_floats = 0;
+  for (size_t i = 0; i < count; ++i)
+    if (lrs && lrs[i]) t_floats += static_cast<size_t>(M) * lrs[i]->kq;
+  if (scratch.lr_t.size() < t_floats) {
+    scratch.lr_t.resize(t_floats);
+    scratch.lr_u.resize(t_floats);
+  }
+  if (scratch.lr_d.size() < static_cast<size_t>(M) * count) scratch.lr_d.resize(static_cast<size_t>(M) * count);
+  size_t t_off = 0;
+  for (size_t i = 0; i < count; ++i) {
+    if (!lrs || !lrs[i]) continue;
+    const LowRank* lr = lrs[i];
+    a_views[nex] = lr->a_view();
+    all[n] = &a_views[nex], outs[n] = scratch.lr_t.data() + t_off, lds[n] = lr->kq, acc[n] = false;
+    ++n;
+    ex[nex] = Expansion{lr, scratch.lr_t.data() + t_off, scratch.lr_u.data() + t_off, scratch.lr_d.data() + nex * M,
+                        ys[i], ldys[i]};
+    ++nex;
+    t_off += static_cast<size_t>(M) * lr->kq;
+  }
+  if (n == 0 || M == 0) return;
+  bool needed[kSlotCount] = {};
+  for (size_t i = 0; i < n; ++i) {
+    const PartnerSlot s = slot_of(dot_partner(all[i]->type));
+    if (s != kSlotNone) needed[s] = true;
+  }
+  ActBuffers bufs;
+  prepare_buffers(needed, M, all[0]->cols, scratch, &bufs);
+  quantize_inputs(bufs, X, M, ldx, all[0]->cols, pool);
+  Product products[2 * kMaxWeights];
+  for (size_t i = 0; i < n; ++i) {
+    Product& p = products[i];
+    p = Product{all[i], &kernels_or_throw(*all[i]), nullptr, 0, outs[i], lds[i], acc[i]};
+    const PartnerSlot s = slot_of(dot_partner(all[i]->type));
+    if (s == kSlotNone) {
+      p.act = reinterpret_cast<const uint8_t*>(X);
+      p.act_stride = static_cast<size_t>(ldx) * sizeof(float);
+    } else {
+      p.act = bufs.data[s];
+      p.act_stride = bufs.stride[s];
+    }
+  }
+  run_products(products, n, M, pool);
+  if (nex > 0) run_expansions(ex, nex, M, pool);
 }
 
 }  // namespace
@@ -211,24 +283,13 @@ void check_low_rank(const LowRank* lr, const WeightView& W, int64_t M) {
 void matmul(const WeightView& W, const float* X, int64_t M, int64_t ldx, float* Y, int64_t ldy, bool accumulate,
             ThreadPool& pool, MatmulScratch& scratch, const LowRank* low_rank) {
   check_weight(W, M, ldx, ldy);
-  check_low_rank(low_rank, W, M);
-  const quant::FormatKernels& k = kernels_or_throw(W);
-  if (M == 0 || W.rows == 0) return;
-  const PartnerSlot slot = slot_of(dot_partner(W.type));
-  bool needed[kSlotCount] = {};
-  if (slot != kSlotNone) needed[slot] = true;
-  ActBuffers bufs;
-  prepare_buffers(needed, M, W.cols, scratch, &bufs);
-  quantize_inputs(bufs, X, M, ldx, W.cols, pool);
-  Product p{&W, &k, nullptr, 0, Y, ldy, accumulate, low_rank};
-  if (slot == kSlotNone) {
-    p.act = reinterpret_cast<const uint8_t*>(X);
-    p.act_stride = static_cast<size_t>(ldx) * sizeof(float);
-  } else {
-    p.act = bufs.data[slot];
-    p.act_stride = bufs.stride[slot];
-  }
-  run_products(MultiJob{&p, 1, M, X, ldx}, pool);
+  check_low_rank(low_rank, W);
+  kernels_or_throw(W);
+  const WeightView* ws[1] = {&W};
+  float* ys[1] = {Y};
+  const int64_t lds[1] = {ldy};
+  const LowRank* lrs[1] = {low_rank};
+  multiply(ws, 1, X, M, ldx, ys, lds, accumulate, lrs, pool, scratch);
 }
 
 void matmul_multi(const std::vector<const WeightView*>& Ws, const float* X, int64_t M, int64_t ldx,
@@ -238,37 +299,28 @@ void matmul_multi(const std::vector<const WeightView*>& Ws, const float* X, int6
     throw Error("matmul_multi: weights, outputs and strides differ in count");
   if (low_ranks && low_ranks->size() != Ws.size()) throw Error("matmul_multi: low-rank terms and weights differ in count");
   if (Ws.empty() || M == 0) return;
-  constexpr size_t kMaxWeights = 8;
   if (Ws.size() > kMaxWeights) throw Error("matmul_multi: at most 8 weights per call");
   const int64_t cols = Ws[0]->cols;
-  bool needed[kSlotCount] = {};
   for (size_t i = 0; i < Ws.size(); ++i) {
     if (!Ws[i]) throw Error("matmul_multi: null weight");
     if (Ws[i]->cols != cols) throw Error("matmul_multi: weights differ in column count");
     check_weight(*Ws[i], M, ldx, ldys[i]);
-    if (low_ranks) check_low_rank((*low_ranks)[i], *Ws[i], M);
+    if (low_ranks) check_low_rank((*low_ranks)[i], *Ws[i]);
     kernels_or_throw(*Ws[i]);
-    const PartnerSlot s = slot_of(dot_partner(Ws[i]->type));
-    if (s != kSlotNone) needed[s] = true;
   }
-  ActBuffers bufs;
-  prepare_buffers(needed, M, cols, scratch, &bufs);
-  quantize_inputs(bufs, X, M, ldx, cols, pool);
-  Product products[kMaxWeights];
-  for (size_t i = 0; i < Ws.size(); ++i) {
-    Product& p = products[i];
-    p = Product{Ws[i], quant::kernels_for(Ws[i]->type), nullptr, 0, ys[i], ldys[i], false,
-                low_ranks ? (*low_ranks)[i] : nullptr};
-    const PartnerSlot s = slot_of(dot_partner(Ws[i]->type));
-    if (s == kSlotNone) {
-      p.act = reinterpret_cast<const uint8_t*>(X);
-      p.act_stride = static_cast<size_t>(ldx) * sizeof(float);
-    } else {
-      p.act = bufs.data[s];
-      p.act_stride = bufs.stride[s];
-    }
-  }
-  run_products(MultiJob{products, Ws.size(), M, X, ldx}, pool);
+  multiply(Ws.data(), Ws.size(), X, M, ldx, ys.data(), ldys.data(), false, low_ranks ? low_ranks->data() : nullptr, pool,
+           scratch);
+}
+
+void low_rank_add(const LowRank& lr, const float* X, int64_t M, int64_t ldx, float* Y, int64_t ldy, ThreadPool& pool,
+                  MatmulScratch& scratch) {
+  if (ldx < lr.in || ldy < lr.out) throw Error("low_rank_add: a stride is smaller than a row");
+  WeightView none{lr.a_type, 0, lr.in, nullptr, row_bytes(lr.a_type, lr.in)};
+  const WeightView* ws[1] = {&none};
+  float* ys[1] = {Y};
+  const int64_t lds[1] = {ldy};
+  const LowRank* lrs[1] = {&lr};
+  multiply(ws, 1, X, M, ldx, ys, lds, true, lrs, pool, scratch);
 }
 
 void matmul_reference(const WeightView& W, const float* X, int64_t M, int64_t ldx, float* Y, int64_t ldy) {

@@ -9,10 +9,11 @@
 namespace first {
 
 namespace {
-// The engine's adapters carry an f16 decode form: few rows add it inside the
-// base matmul's pass. The trainer's adapters have none and take lora_forward.
+// The engine's adapters carry an int8 form (first/low_rank.h) that runs inside
+// the base matmul's call. The trainer's adapters have none and take lora_forward
+// (f32, with the t its backward pass needs).
 bool fused_lora(const LayerLora* lora, int64_t n) {
-  if (!lora || n > kLowRankMaxRows) return false;
+  if (!lora) return false;
   for (const LoraAdapter* a : lora->module)
     if (a && a->decode.rank == 0) return false;
   return true;
@@ -22,15 +23,13 @@ const LowRank* decode_form(const LayerLora* lora, LoraModule m) {
   return a ? &a->decode : nullptr;
 }
 
-// Each run's low-rank term of module m: Y rows += scale B (A X rows).
+// Each run's low-rank term of module m: Y rows += scale B (A X rows), in the
+// int8 form a run alone would take, so a row's result does not depend on its batch.
 void add_runs(const std::vector<LoraRun>& runs, LoraModule m, const float* X, int64_t ldx, float* Y, int64_t ldy,
-              float* t, ThreadPool& pool) {
-  int64_t max_rank = 0;
-  for (const LoraRun& r : runs)
-    if (r.lora && r.lora->module[static_cast<int>(m)]) max_rank = std::max<int64_t>(max_rank, r.lora->module[static_cast<int>(m)]->rank);
+              ThreadPool& pool, MatmulScratch& mm) {
   for (const LoraRun& r : runs) {
     const LoraAdapter* ad = r.lora ? r.lora->module[static_cast<int>(m)] : nullptr;
-    if (ad) lora_forward(*ad, X + r.row0 * ldx, r.n, ldx, Y + r.row0 * ldy, ldy, t + r.row0 * max_rank, pool);
+    if (ad) low_rank_add(ad->decode, X + r.row0 * ldx, r.n, ldx, Y + r.row0 * ldy, ldy, pool, mm);
   }
 }
 }  // namespace
@@ -42,9 +41,9 @@ void qkv_projections(const ModelConfig& c, const LayerWeights& L, const LayerLor
   const int d = c.d_model, qd = c.q_dim(), kvd = c.kv_dim();
   if (runs) {
     matmul_multi({&L.wq, &L.wk, &L.wv}, a.xn, n, d, {a.q, a.k, a.v}, {qd, kvd, kvd}, pool, mm);
-    add_runs(*runs, LoraModule::Q, a.xn, d, a.q, qd, a.lora_t[0], pool);
-    add_runs(*runs, LoraModule::K, a.xn, d, a.k, kvd, a.lora_t[1], pool);
-    add_runs(*runs, LoraModule::V, a.xn, d, a.v, kvd, a.lora_t[2], pool);
+    add_runs(*runs, LoraModule::Q, a.xn, d, a.q, qd, pool, mm);
+    add_runs(*runs, LoraModule::K, a.xn, d, a.k, kvd, pool, mm);
+    add_runs(*runs, LoraModule::V, a.xn, d, a.v, kvd, pool, mm);
     return;
   }
   if (fused_lora(lora, n)) {
@@ -106,7 +105,7 @@ void layer_attn_out(const ModelConfig& c, const LayerWeights& L, const LayerLora
   add_output(c, L.attn_post_norm, x, n, a, [&](float* y, bool accumulate) {
     if (runs) {
       matmul(L.wo, a.att, n, qd, y, d, accumulate, pool, mm);
-      add_runs(*runs, LoraModule::O, a.att, qd, y, d, a.lora_t[o], pool);
+      add_runs(*runs, LoraModule::O, a.att, qd, y, d, pool, mm);
     } else if (fused_lora(lora, n)) {
       matmul(L.wo, a.att, n, qd, y, d, accumulate, pool, mm, decode_form(lora, LoraModule::O));
     } else {
@@ -125,8 +124,8 @@ void layer_mlp(const ModelConfig& c, const LayerWeights& L, const LayerLora* lor
   const bool fused = !runs && fused_lora(lora, n);
   if (runs) {
     matmul_multi({&L.w_gate, &L.w_up}, a.xn, n, d, {a.gate, a.up}, {ff, ff}, pool, mm);
-    add_runs(*runs, LoraModule::Gate, a.xn, d, a.gate, ff, a.lora_t[g], pool);
-    add_runs(*runs, LoraModule::Up, a.xn, d, a.up, ff, a.lora_t[u], pool);
+    add_runs(*runs, LoraModule::Gate, a.xn, d, a.gate, ff, pool, mm);
+    add_runs(*runs, LoraModule::Up, a.xn, d, a.up, ff, pool, mm);
   } else if (fused) {
     const std::vector<const LowRank*> lr = {decode_form(lora, LoraModule::Gate), decode_form(lora, LoraModule::Up)};
     matmul_multi({&L.w_gate, &L.w_up}, a.xn, n, d, {a.gate, a.up}, {ff, ff}, pool, mm, &lr);
@@ -141,7 +140,7 @@ void layer_mlp(const ModelConfig& c, const LayerWeights& L, const LayerLora* lor
   add_output(c, L.ffn_post_norm, x, n, a, [&](float* y, bool accumulate) {
     if (runs) {
       matmul(L.w_down, a.act, n, ff, y, d, accumulate, pool, mm);
-      add_runs(*runs, LoraModule::Down, a.act, ff, y, d, a.lora_t[dn], pool);
+      add_runs(*runs, LoraModule::Down, a.act, ff, y, d, pool, mm);
     } else if (fused) {
       matmul(L.w_down, a.act, n, ff, y, d, accumulate, pool, mm, decode_form(lora, LoraModule::Down));
     } else {

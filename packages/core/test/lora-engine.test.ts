@@ -92,7 +92,10 @@ describe("LoRA at inference", () => {
     trainer.end();
     const base = ce(false), adapted = ce(true);
     expect(Math.abs(adapted - base)).toBeGreaterThan(0.01);
-    expect(adapted).toBeCloseTo(predicted, 3);
+    // The engine runs the adapter in int8 (its input quantized as the base product's is), the
+    // Trainer in f32: the loss may differ by that rounding, a small share of what the adapter
+    // changes (6.5% on this tiny random adapter; a dropped module or a wrong scale is far more).
+    expect(Math.abs(adapted - predicted)).toBeLessThan(0.1 * Math.abs(predicted - base));
   });
 
   it("one batch mixes the base model and two adapters, each row as it would be alone", () => {
@@ -175,8 +178,9 @@ describe("LoRA at inference", () => {
     }
   });
 
-  it("decoding token by token (the fused f16 form) gives the logits of one prefill pass (the f32 GEMM)", () => {
-    // Factors that f16 holds exactly, so the two paths differ by summation order alone.
+  it("decoding token by token gives the logits of one prefill pass with the adapter", () => {
+    // Factors that f16 holds exactly (from when decode and prefill took different forms; they still
+    // make a fair adapter). Both paths now run the int8 form, on 1 and on 24 rows.
     const payload = loraPayload(adapter("f16-exact", false), config);
     const f16 = (v: Float32Array) => {
       const h = new Float32Array(v.length);
