@@ -81,14 +81,6 @@ class TensorReader {
   std::string arch_;
 };
 
-// Rows [row0, row0 + rows) of a matrix: a fused tensor's parts.
-WeightView row_slice(const WeightView& w, int64_t row0, int64_t rows) {
-  WeightView s = w;
-  s.rows = rows;
-  s.data = w.data + static_cast<size_t>(row0) * w.row_bytes;
-  return s;
-}
-
 // Hyper-parameters an honest file can hold: each layer needs several tensors,
 // and dimensions are bounded so that no product of them overflows.
 constexpr int64_t kMaxDim = int64_t{1} << 20;
@@ -219,9 +211,9 @@ std::unique_ptr<Model> Model::load(const std::string& path) {
     L.attn_norm = norm(b + "attn_norm.weight", d);
     if (t.has(b + "attn_qkv.weight")) {
       const WeightView qkv = t.matrix(b + "attn_qkv.weight", q + 2 * kv, d);
-      L.wq = row_slice(qkv, 0, q);
-      L.wk = row_slice(qkv, q, kv);
-      L.wv = row_slice(qkv, q + kv, kv);
+      L.wq = row_range(qkv, 0, q);
+      L.wk = row_range(qkv, q, kv);
+      L.wv = row_range(qkv, q + kv, kv);
       const std::vector<float> bias = t.optional_vector(b + "attn_qkv.bias", q + 2 * kv);
       if (!bias.empty()) {
         L.bq.assign(bias.begin(), bias.begin() + q);
@@ -248,8 +240,8 @@ std::unique_ptr<Model> Model::load(const std::string& path) {
     L.ffn_norm = norm(b + "ffn_norm.weight", d);
     if (r.fused_gate_up) {
       const WeightView gate_up = t.matrix(b + "ffn_up.weight", 2 * ff, d);
-      L.w_gate = row_slice(gate_up, 0, ff);
-      L.w_up = row_slice(gate_up, ff, ff);
+      L.w_gate = row_range(gate_up, 0, ff);
+      L.w_up = row_range(gate_up, ff, ff);
     } else {
       L.w_gate = t.matrix(b + "ffn_gate.weight", ff, d);
       L.w_up = t.matrix(b + "ffn_up.weight", ff, d);

@@ -130,6 +130,37 @@ TEST(matmul_on_row_groups_matches_reference) {
   CHECK(ran > 0);
 }
 
+// A slice of rows (a chunk of the output head, a fused tensor's part) takes
+// the rows it names, with or without its weight's row groups.
+TEST(row_range_slices_take_their_own_rows) {
+  ThreadPool pool(2);
+  MatmulScratch scratch;
+  const int64_t rows = 100, cols = 64, M = 3;
+  auto wdata = make_weights(TensorType::Q8_0, rows, cols, 41);
+  WeightView W = view_of(TensorType::Q8_0, rows, cols, wdata);
+  const RowGroups groups = make_row_groups(W);
+  W.row_groups = groups.data.get();
+  auto X = random_floats(static_cast<size_t>(M * cols), 42, 1.0f);
+  std::vector<float> whole(static_cast<size_t>(M * rows));
+  matmul(W, X.data(), M, cols, whole.data(), rows, false, pool, scratch);
+  on_every_kernel_set([&] {
+    for (int64_t r0 : {int64_t{0}, int64_t{16}, int64_t{32}, int64_t{5}, int64_t{81}}) {
+      const int64_t n = std::min<int64_t>(40, rows - r0);
+      const WeightView S = row_range(W, r0, n);
+      CHECK((S.row_groups != nullptr) == (r0 % 16 == 0)) << "r0=" << r0;
+      std::vector<float> part(static_cast<size_t>(M * n));
+      matmul(S, X.data(), M, cols, part.data(), n, false, pool, scratch);
+      for (int64_t m = 0; m < M; ++m)
+        for (int64_t r = 0; r < n; ++r)
+          CHECK_NEAR(part[m * n + r], whole[m * rows + r0 + r], 1e-4 * (1 + std::fabs(whole[m * rows + r0 + r])))
+              << "r0=" << r0 << " r=" << r << " isa=" << kernel_isa();
+    }
+  });
+  int threw = 0;
+  try { row_range(W, 90, 20); } catch (const Error&) { ++threw; }
+  CHECK(threw == 1);
+}
+
 TEST(matmul_accumulate_adds_to_y) {
   ThreadPool pool(2);
   MatmulScratch scratch;

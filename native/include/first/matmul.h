@@ -21,6 +21,11 @@ struct WeightView {
   const uint8_t* row_groups = nullptr;
 };
 
+// Rows [r0, r0 + n) of W as a weight of their own: a fused tensor's parts, a
+// chunk of the output head. Its row groups follow where r0 starts a group,
+// else the slice has none (its rows then take the GGUF layout).
+WeightView row_range(const WeightView& W, int64_t r0, int64_t n);
+
 // Scratch memory reused across calls so the hot path does not allocate.
 struct MatmulScratch {
   std::vector<uint8_t> act;  // quantized activations

@@ -280,6 +280,17 @@ void multiply(const WeightView* const* Ws, size_t count, const float* X, int64_t
 
 }  // namespace
 
+WeightView row_range(const WeightView& W, int64_t r0, int64_t n) {
+  if (r0 < 0 || n < 0 || r0 + n > W.rows) throw Error("row_range: rows outside the weight");
+  WeightView v = W;
+  v.data = W.data + static_cast<size_t>(r0) * W.row_bytes;
+  v.rows = n;
+  v.row_groups = W.row_groups && r0 % kRowGroup == 0
+                     ? W.row_groups + static_cast<size_t>(r0 / kRowGroup) * row_group_bytes(W.type, W.cols)
+                     : nullptr;
+  return v;
+}
+
 void matmul(const WeightView& W, const float* X, int64_t M, int64_t ldx, float* Y, int64_t ldy, bool accumulate,
             ThreadPool& pool, MatmulScratch& scratch, const LowRank* low_rank) {
   check_weight(W, M, ldx, ldy);

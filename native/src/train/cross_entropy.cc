@@ -12,15 +12,6 @@
 
 namespace first {
 
-namespace {
-WeightView row_range(const WeightView& W, int64_t r0, int64_t n) {
-  WeightView v = W;
-  v.data = W.data + r0 * static_cast<int64_t>(W.row_bytes);
-  v.rows = n;
-  return v;
-}
-}  // namespace
-
 double chunked_cross_entropy(const WeightView& W_out, const float* w_norm, float eps, const float* h, int64_t rows,
                              const int32_t* targets, const float* row_weights, float* dh, int chunk, ThreadPool& pool,
                              CrossEntropyScratch& sc) {
