@@ -53,7 +53,10 @@ const result = await runTradeoffBench({
 });
 console.log(tradeoffTable(result));
 for (const o of result.adapterOverhead)
-  console.log(`adapter cost at ${o.threads} thread(s), ${o.pair}: decode x${o.decode.toFixed(3)}, prefill x${o.prefill.toFixed(3)}`);
+  console.log(
+    `adapter cost at ${o.threads} thread(s), ${o.pair}: decode x${o.decode.toFixed(3)}, prefill x${o.prefill.toFixed(3)}` +
+      (o.sameLayers ? "" : " (not at equal layers: the adapter moves the routers' decisions)"),
+  );
 const paths = writeResults(args.out ?? DEFAULT_RESULTS_DIR, "tradeoff", {
   benchmark: "FiRST trade-off: decode ms/token of full, routers, uls:k, each with and without the adapter",
   date: new Date().toISOString(),

@@ -4,6 +4,7 @@
 // against matmul followed by the term, on odd sizes, every kernel set and one
 // to three threads.
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "first/error.h"
@@ -43,24 +44,29 @@ WeightView view_of(TensorType t, int64_t rows, int64_t cols, const std::vector<u
   return WeightView{t, rows, cols, data.data(), row_bytes(t, cols)};
 }
 
-// B's int8 value for (o, k), read back from the documented layout.
+// B's int8 value and scale for output o, read back from the documented layout.
 int b_at(const LowRank& lr, int64_t o, int k) {
-  return lr.B[(o / 16) * lr.kq * 16 + (k / 4) * 64 + (o % 16) * 4 + k % 4];
+  return lr.B[(o / 16) * (lr.kq * 16 + 64) + (k / 4) * 64 + (o % 16) * 4 + k % 4];
+}
+float scale_at(const LowRank& lr, int64_t o) {
+  float s;
+  std::memcpy(&s, lr.B.data() + (o / 16) * (lr.kq * 16 + 64) + lr.kq * 16 + (o % 16) * 4, 4);
+  return s;
 }
 
 }  // namespace
 
 TEST(low_rank_quantize_t_rounds_to_the_largest_magnitude) {
   const float t[5] = {0.5f, -1.27f, 0.f, 0.635f, 1.f};
-  uint8_t u[5];
-  const float d = low_rank_quantize_t(t, 5, u);
+  int8_t q[5];
+  const float d = low_rank_quantize_t(t, 5, q);
   CHECK_NEAR(d, 0.01f, 1e-7);
   const int want[5] = {50, -127, 0, 64 /* 63.5 ties to even */, 100};
-  for (int k = 0; k < 5; ++k) CHECK(static_cast<int>(u[k]) - 128 == want[k]) << "k=" << k << " u=" << int(u[k]);
+  for (int k = 0; k < 5; ++k) CHECK(q[k] == want[k]) << "k=" << k << " q=" << int(q[k]);
   const float zero[3] = {0.f, 0.f, 0.f};
-  uint8_t uz[3];
-  CHECK(low_rank_quantize_t(zero, 3, uz) == 0.f);
-  CHECK(uz[0] == 128 && uz[1] == 128 && uz[2] == 128);
+  int8_t qz[3];
+  CHECK(low_rank_quantize_t(zero, 3, qz) == 0.f);
+  CHECK(qz[0] == 0 && qz[1] == 0 && qz[2] == 0);
 }
 
 TEST(low_rank_expand_kernels_match_integer_reference) {
@@ -73,12 +79,14 @@ TEST(low_rank_expand_kernels_match_integer_reference) {
         const LowRank lr = make_low_rank(rank, in, out, f.scale, f.A.data(), f.B.data());
         CHECK(lr.kq % 4 == 0 && lr.kq >= rank && lr.kq < rank + 4) << "kq=" << lr.kq;
         const int64_t M = 3;
-        std::vector<uint8_t> u(M * lr.kq);
+        std::vector<int8_t> u(M * lr.kq);
         std::vector<float> d(M);
         for (int64_t m = 0; m < M; ++m) {
           auto t = random_floats(lr.kq, 50 + static_cast<uint32_t>(m), m == 2 ? 1e-3f : 3.f);
           d[m] = low_rank_quantize_t(t.data(), lr.kq, u.data() + m * lr.kq);
         }
+        // A t that hits -127 and 127 exactly: the largest products the kernels must hold.
+        if (rank >= 4) u[0] = 127, u[1] = -127, u[2] = -127;
         const int64_t ldy = out + 3;
         auto y0 = random_floats(M * ldy, 5);
         std::vector<float> y = y0, ys = y0;
@@ -92,8 +100,8 @@ TEST(low_rank_expand_kernels_match_integer_reference) {
             double want = y0[m * ldy + o];
             if (o < out) {
               long s = 0;
-              for (int k = 0; k < lr.kq; ++k) s += (static_cast<long>(u[m * lr.kq + k]) - 128) * b_at(lr, o, k);
-              want += static_cast<double>(d[m]) * lr.b_scale[o] * static_cast<double>(s);
+              for (int k = 0; k < lr.kq; ++k) s += static_cast<long>(u[m * lr.kq + k]) * b_at(lr, o, k);
+              want += static_cast<double>(d[m]) * scale_at(lr, o) * static_cast<double>(s);
             }
             const double tol = 1e-5 * (1 + std::fabs(want));
             CHECK_NEAR(y[m * ldy + o], want, tol) << "rank=" << rank << " out=" << out << " m=" << m << " o=" << o

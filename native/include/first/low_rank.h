@@ -1,11 +1,10 @@
 // A low-rank correction y += scale * B (A x): the inference form of a LoRA
-// adapter, in int8. A is kept as Q8_0 rows, so its projection t = A x is one
-// more weight in the base matmul's pass (the same quantized x, the same tile
-// kernels, split over the same threads). t is then quantized to int8 per token,
-// and B, int8 with one scale per output, expands it with integer dot products
-// (vpdpbusd / maddubs). Decoding reads every adapter byte once per token, so
-// int8 halves what f16 cost, and prefill runs the term at the int8 rate of
-// the base weights instead of an f32 GEMM's.
+// adapter, in int8. A is kept as Q8_0 rows, so its projection t = A x runs on
+// the same quantized x and tile kernels as the base weight. t is then
+// quantized to int8 per token, and B, int8 with one scale per output, expands
+// it with integer dot products (vpdpbusd / maddubs). Decoding reads every
+// adapter byte once per token, so int8 halves what f16 cost, and prefill runs
+// the term at the int8 rate of the base weights instead of an f32 GEMM's.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -20,6 +19,9 @@ struct WeightView;
 // Outputs per block of B, and the rank step of one integer dot (4 bytes a lane).
 constexpr int kLowRankBlock = 16;
 constexpr int kLowRankQuad = 4;
+// Up to this many tokens, each thread projects with A itself and expands its
+// own output rows in the base product's pass (no second pass over the threads).
+constexpr int64_t kLowRankFusedRows = 16;
 
 struct LowRank {
   int rank = 0;   // as given
@@ -29,13 +31,17 @@ struct LowRank {
   TensorType a_type = TensorType::Q8_0;
   std::vector<uint8_t> A;
   std::shared_ptr<uint8_t> a_groups;  // A in row groups where the kernel set has them
-  // B, int8, in blocks of kLowRankBlock outputs (out padded with zero rows):
-  // element (o, k) at (o / 16) * kq * 16 + (k / 4) * 64 + (o % 16) * 4 + k % 4,
-  // so one 64-byte load holds 4 ranks of 16 outputs.
+  // B in blocks of kLowRankBlock outputs (out padded with zero rows), each one
+  // contiguous run that decoding streams: first the int8 values, element (o, k)
+  // at (k / 4) * 64 + (o % 16) * 4 + k % 4 (one 64-byte load holds 4 ranks of
+  // 16 outputs), then the 16 outputs' f32 scales (scale * max |B row| / 127).
   std::vector<int8_t> B;
-  std::vector<float> b_scale;     // per output: scale * max |B row| / 127 (0 for padding)
-  std::vector<int32_t> b_offset;  // per output: 128 * sum of its int8 B (undoes the u8 offset of t)
 
+  size_t block_bytes() const { return static_cast<size_t>(kq) * kLowRankBlock + kLowRankBlock * sizeof(float); }
+  const int8_t* block(int64_t o) const { return B.data() + static_cast<size_t>(o / kLowRankBlock) * block_bytes(); }
+  const float* block_scales(int64_t o) const {
+    return reinterpret_cast<const float*>(block(o) + static_cast<size_t>(kq) * kLowRankBlock);
+  }
   // A as a weight of kq rows (the projection's output is kq wide).
   WeightView a_view() const;
 };
@@ -43,25 +49,25 @@ struct LowRank {
 // Builds the int8 form from f32 A (rank x in) and B (out x rank).
 LowRank make_low_rank(int rank, int64_t in, int64_t out, float scale, const float* A, const float* B);
 
-// t (kq floats) as u8 with an offset of 128: u = round(t / d) + 128, d = max |t| / 127
-// (d = 0 and u = 128 everywhere when t is zero). The same rounding on every kernel set.
-float low_rank_quantize_t(const float* t, int kq, uint8_t* u);
+// t (kq floats) as int8: q = round(t / d), d = max |t| / 127 (d = 0 and q = 0
+// when t is zero); |q| <= 127. The same rounding on every kernel set.
+float low_rank_quantize_t(const float* t, int kq, int8_t* q);
 
-// Y[m][o] += d[m] * b_scale[o] * (sum_k u[m][k] B[o][k] - b_offset[o]) for m < M
-// and o in [o0, o1); u is M x kq, o0 a multiple of kLowRankBlock.
-void low_rank_expand(const LowRank& lr, const uint8_t* u, const float* d, int64_t M, float* Y, int64_t ldy, int64_t o0,
+// Y[m][o] += d[m] * scale[o] * sum_k q[m][k] B[o][k] for m < M and o in
+// [o0, o1); q is M x kq, o0 a multiple of kLowRankBlock.
+void low_rank_expand(const LowRank& lr, const int8_t* q, const float* d, int64_t M, float* Y, int64_t ldy, int64_t o0,
                      int64_t o1);
 
 namespace scalar {
-void low_rank_expand(const LowRank& lr, const uint8_t* u, const float* d, int64_t M, float* Y, int64_t ldy, int64_t o0,
+void low_rank_expand(const LowRank& lr, const int8_t* q, const float* d, int64_t M, float* Y, int64_t ldy, int64_t o0,
                      int64_t o1);
 }  // namespace scalar
 namespace avx2 {
-void low_rank_expand(const LowRank& lr, const uint8_t* u, const float* d, int64_t M, float* Y, int64_t ldy, int64_t o0,
+void low_rank_expand(const LowRank& lr, const int8_t* q, const float* d, int64_t M, float* Y, int64_t ldy, int64_t o0,
                      int64_t o1);
 }  // namespace avx2
 namespace avx512 {
-void low_rank_expand(const LowRank& lr, const uint8_t* u, const float* d, int64_t M, float* Y, int64_t ldy, int64_t o0,
+void low_rank_expand(const LowRank& lr, const int8_t* q, const float* d, int64_t M, float* Y, int64_t ldy, int64_t o0,
                      int64_t o1);
 }  // namespace avx512
 

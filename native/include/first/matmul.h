@@ -30,7 +30,7 @@ WeightView row_range(const WeightView& W, int64_t r0, int64_t n);
 struct MatmulScratch {
   std::vector<uint8_t> act;  // quantized activations
   std::vector<float> lr_t;   // low-rank terms: A x per token
-  std::vector<uint8_t> lr_u; // the same, as u8
+  std::vector<int8_t> lr_q;  // the same, as int8
   std::vector<float> lr_d;   // and their scales
 };
 

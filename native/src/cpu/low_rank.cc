@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "first/error.h"
 #include "first/matmul.h"
@@ -13,9 +14,9 @@
 namespace first {
 
 namespace {
-int64_t b_index(int kq, int64_t o, int k) {
-  return (o / kLowRankBlock) * kq * kLowRankBlock + (k / kLowRankQuad) * kLowRankQuad * kLowRankBlock +
-         (o % kLowRankBlock) * kLowRankQuad + k % kLowRankQuad;
+// Offset of B's value (o, k) inside its output block.
+int64_t in_block(int64_t o, int k) {
+  return (k / kLowRankQuad) * kLowRankQuad * kLowRankBlock + (o % kLowRankBlock) * kLowRankQuad + k % kLowRankQuad;
 }
 }  // namespace
 
@@ -47,59 +48,54 @@ LowRank make_low_rank(int rank, int64_t in, int64_t out, float scale, const floa
     lr.a_groups = std::shared_ptr<uint8_t>(g.data.release(), RowGroups::Free{});
   }
   // B: one scale per output row (its largest |value| maps to 127).
-  const int64_t padded = (out + kLowRankBlock - 1) / kLowRankBlock * kLowRankBlock;
-  lr.B.assign(static_cast<size_t>(padded) * lr.kq, 0);
-  lr.b_scale.assign(static_cast<size_t>(padded), 0.f);
-  lr.b_offset.assign(static_cast<size_t>(padded), 0);
+  const int64_t blocks = (out + kLowRankBlock - 1) / kLowRankBlock;
+  lr.B.assign(static_cast<size_t>(blocks) * lr.block_bytes(), 0);
   for (int64_t o = 0; o < out; ++o) {
     const float* b = B + o * rank;
     float amax = 0.f;
     for (int k = 0; k < rank; ++k) amax = std::max(amax, std::fabs(b[k]));
     const float d = amax / 127.f;
     const float id = d != 0.f ? 1.f / d : 0.f;
-    int32_t sum = 0;
-    for (int k = 0; k < rank; ++k) {
-      const int q = quant::round_even(b[k] * id);
-      lr.B[b_index(lr.kq, o, k)] = static_cast<int8_t>(q);
-      sum += q;
-    }
-    lr.b_scale[o] = scale * d;
-    lr.b_offset[o] = 128 * sum;
+    int8_t* blk = const_cast<int8_t*>(lr.block(o));
+    for (int k = 0; k < rank; ++k) blk[in_block(o, k)] = static_cast<int8_t>(quant::round_even(b[k] * id));
+    const float s = scale * d;
+    std::memcpy(blk + static_cast<size_t>(lr.kq) * kLowRankBlock + (o % kLowRankBlock) * sizeof(float), &s, sizeof s);
   }
   return lr;
 }
 
-float low_rank_quantize_t(const float* t, int kq, uint8_t* u) {
+float low_rank_quantize_t(const float* t, int kq, int8_t* q) {
   float amax = 0.f;
   for (int k = 0; k < kq; ++k) amax = std::max(amax, std::fabs(t[k]));
   const float d = amax / 127.f;
   const float id = d != 0.f ? 1.f / d : 0.f;
-  for (int k = 0; k < kq; ++k) u[k] = static_cast<uint8_t>(quant::round_even(t[k] * id) + 128);
+  for (int k = 0; k < kq; ++k) q[k] = static_cast<int8_t>(quant::round_even(t[k] * id));
   return d;
 }
 
 namespace scalar {
-void low_rank_expand(const LowRank& lr, const uint8_t* u, const float* d, int64_t M, float* Y, int64_t ldy, int64_t o0,
+void low_rank_expand(const LowRank& lr, const int8_t* q, const float* d, int64_t M, float* Y, int64_t ldy, int64_t o0,
                      int64_t o1) {
   for (int64_t m = 0; m < M; ++m)
     for (int64_t o = o0; o < o1; ++o) {
+      const int8_t* blk = lr.block(o);
       int32_t s = 0;
-      for (int k = 0; k < lr.kq; ++k) s += static_cast<int32_t>(u[m * lr.kq + k]) * lr.B[b_index(lr.kq, o, k)];
-      Y[m * ldy + o] += static_cast<float>(s - lr.b_offset[o]) * (d[m] * lr.b_scale[o]);
+      for (int k = 0; k < lr.kq; ++k) s += static_cast<int32_t>(q[m * lr.kq + k]) * blk[in_block(o, k)];
+      Y[m * ldy + o] += static_cast<float>(s) * (d[m] * lr.block_scales(o)[o % kLowRankBlock]);
     }
 }
 }  // namespace scalar
 
-void low_rank_expand(const LowRank& lr, const uint8_t* u, const float* d, int64_t M, float* Y, int64_t ldy, int64_t o0,
+void low_rank_expand(const LowRank& lr, const int8_t* q, const float* d, int64_t M, float* Y, int64_t ldy, int64_t o0,
                      int64_t o1) {
   if (o0 >= o1) return;
   if (o0 % kLowRankBlock != 0) throw Error("low_rank_expand: o0 must be a multiple of 16");
   if (use_avx512())
-    avx512::low_rank_expand(lr, u, d, M, Y, ldy, o0, o1);
+    avx512::low_rank_expand(lr, q, d, M, Y, ldy, o0, o1);
   else if (use_avx2())
-    avx2::low_rank_expand(lr, u, d, M, Y, ldy, o0, o1);
+    avx2::low_rank_expand(lr, q, d, M, Y, ldy, o0, o1);
   else
-    scalar::low_rank_expand(lr, u, d, M, Y, ldy, o0, o1);
+    scalar::low_rank_expand(lr, q, d, M, Y, ldy, o0, o1);
 }
 
 }  // namespace first

@@ -1,7 +1,6 @@
-// AVX2 expansion of a low-rank term: t back to signed int8 (u xor 0x80), then
-// maddubs of |t| with B signed by t, 8 outputs per 32-byte half of a block.
-// The products stay below int16's limit (2 * 127 * 127), and the sums equal
-// the u8-offset sums of the other sets exactly.
+// AVX2 expansion of a low-rank term: maddubs of |t| with B signed by t, 8
+// outputs per 32-byte half of a block. The products stay below int16's limit
+// (2 * 127 * 127), so the sums equal the other sets' exactly.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -12,22 +11,23 @@
 namespace first {
 namespace avx2 {
 
-void low_rank_expand(const LowRank& lr, const uint8_t* u, const float* d, int64_t M, float* Y, int64_t ldy, int64_t o0,
+void low_rank_expand(const LowRank& lr, const int8_t* q, const float* d, int64_t M, float* Y, int64_t ldy, int64_t o0,
                      int64_t o1) {
   const int kq = lr.kq, nq = kq / kLowRankQuad;
   const __m256i ones = _mm256_set1_epi16(1);
   for (int64_t o = o0; o < o1; o += 8) {
     const int n = static_cast<int>(std::min<int64_t>(8, o1 - o));
     // Outputs o..o+7 are one half of their block: bytes [0, 32) or [32, 64) of each 64-byte quad.
-    const int8_t* b = lr.B.data() + (o / kLowRankBlock) * kq * kLowRankBlock + (o % kLowRankBlock) * kLowRankQuad;
-    const __m256 bs = _mm256_loadu_ps(lr.b_scale.data() + o);
+    const int half = static_cast<int>(o % kLowRankBlock);
+    const int8_t* b = lr.block(o) + half * kLowRankQuad;
+    const __m256 bs = _mm256_loadu_ps(lr.block_scales(o) + half);
     for (int64_t m = 0; m < M; ++m) {
-      const uint8_t* um = u + m * kq;
+      const int8_t* qm = q + m * kq;
       __m256i acc = _mm256_setzero_si256();
       for (int j = 0; j < nq; ++j) {
-        uint32_t quad;
-        std::memcpy(&quad, um + j * kLowRankQuad, 4);
-        const __m256i t = _mm256_set1_epi32(static_cast<int32_t>(quad ^ 0x80808080u));
+        int32_t quad;
+        std::memcpy(&quad, qm + j * kLowRankQuad, 4);
+        const __m256i t = _mm256_set1_epi32(quad);
         const __m256i bq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + j * 64));
         const __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(t), _mm256_sign_epi8(bq, t));
         acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, ones));

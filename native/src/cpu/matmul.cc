@@ -92,6 +92,10 @@ struct Product {
   float* Y;
   int64_t ldy;
   bool accumulate;
+  // A low-rank term added to the rows each thread computes (few tokens): the
+  // thread projects with A itself (A's product, Y unused) and expands its rows.
+  const LowRank* term = nullptr;
+  const struct Product* term_a = nullptr;
 };
 
 void run_tile(const Product& p, int64_t r0, int nr, int64_t m0, int nc) {
@@ -143,18 +147,72 @@ void share_of(int64_t rows, int i, int nt, int64_t unit, int64_t* r0, int64_t* r
   *r1 = std::min(rows, units * (i + 1) / nt * unit);
 }
 
+void prefetch_bytes(const void* p, size_t n) {
+  const char* c = static_cast<const char*>(p);
+  for (size_t i = 0; i < n; i += 64) __builtin_prefetch(c + i);
+}
+
+void prefetch_term(const LowRank& lr, int64_t r0, int64_t r1) {
+  const WeightView a = lr.a_view();
+  if (a.row_groups) prefetch_bytes(a.row_groups, row_group_bytes(a.type, a.cols) * (a.rows / kRowGroup));
+  else prefetch_bytes(a.data, a.row_bytes * a.rows);
+  const int64_t b0 = r0 / kLowRankBlock, b1 = (r1 + kLowRankBlock - 1) / kLowRankBlock;
+  prefetch_bytes(lr.block(r0), static_cast<size_t>(b1 - b0) * lr.block_bytes());
+}
+
+// Tokens [m0, m1) of a product: the same weight against a slice of X and Y.
+Product token_slice(const Product& p, int64_t m0) {
+  Product s = p;
+  s.act += m0 * static_cast<int64_t>(p.act_stride);
+  s.Y += m0 * p.ldy;
+  return s;
+}
+
+// Rows [r0, r1) of p for tokens [m0, m1), then its low-rank term on those rows
+// and tokens: rank dots per token that every thread with rows repeats, cheaper
+// for few tokens than a second pass over the threads.
+void run_share(const Product& p, int64_t r0, int64_t r1, int64_t m0, int64_t m1) {
+  if (r0 >= r1 || m0 >= m1) return;
+  const Product s = token_slice(p, m0);
+  // The term's bytes are a few small arrays: ask for them now, so they arrive
+  // while the base rows stream instead of stalling the term afterwards.
+  if (p.term) prefetch_term(*p.term, r0, r1);
+  run_rows(s, r0, r1, m1 - m0);
+  if (!p.term) return;
+  const int kq = p.term->kq;
+  const int64_t M = m1 - m0;
+  thread_local std::vector<float> t, d;
+  thread_local std::vector<int8_t> u;
+  t.resize(static_cast<size_t>(M) * kq);
+  u.resize(t.size());
+  d.resize(static_cast<size_t>(M));
+  Product a = token_slice(*p.term_a, m0);
+  a.Y = t.data();
+  a.ldy = kq;
+  run_rows(a, 0, kq, M);
+  for (int64_t m = 0; m < M; ++m) d[m] = low_rank_quantize_t(t.data() + m * kq, kq, u.data() + m * kq);
+  low_rank_expand(*p.term, u.data(), d.data(), M, s.Y, s.ldy, r0, r1);
+}
+
 void run_products(const Product* products, size_t count, int64_t M, ThreadPool& pool) {
   int64_t total_rows = 0;
   for (size_t i = 0; i < count; ++i) total_rows += products[i].W->rows;
   if (pool.size() == 1 || total_rows * M < 64) {
-    for (size_t i = 0; i < count; ++i) run_rows(products[i], 0, products[i].W->rows, M);
+    for (size_t i = 0; i < count; ++i) run_share(products[i], 0, products[i].W->rows, 0, M);
     return;
   }
   pool.run([products, count, M](int t, int nt) {
     for (size_t i = 0; i < count; ++i) {
+      const Product& p = products[i];
+      // A weight of fewer rows than a row group per thread (a low-rank term's A)
+      // splits its tokens instead, where there are enough, so no thread gets it whole.
+      if (p.W->rows < kRowGroup * nt && M >= 2 * nt) {
+        run_share(p, 0, p.W->rows, M * t / nt, M * (t + 1) / nt);
+        continue;
+      }
       int64_t r0, r1;
-      share_of(products[i].W->rows, t, nt, uses_groups(products[i]) ? kRowGroup : 4, &r0, &r1);
-      run_rows(products[i], r0, r1, M);
+      share_of(p.W->rows, t, nt, uses_groups(p) || p.term ? kRowGroup : 4, &r0, &r1);
+      run_share(p, r0, r1, 0, M);
     }
   });
 }
@@ -164,7 +222,7 @@ void run_products(const Product* products, size_t count, int64_t M, ThreadPool& 
 struct Expansion {
   const LowRank* lr;
   const float* t;
-  uint8_t* u;
+  int8_t* q;
   float* d;
   float* Y;
   int64_t ldy;
@@ -174,18 +232,18 @@ void run_expansions(const Expansion* ex, size_t count, int64_t M, ThreadPool& po
   int64_t total = 0;
   for (size_t i = 0; i < count; ++i) {
     const Expansion& e = ex[i];
-    for (int64_t m = 0; m < M; ++m) e.d[m] = low_rank_quantize_t(e.t + m * e.lr->kq, e.lr->kq, e.u + m * e.lr->kq);
+    for (int64_t m = 0; m < M; ++m) e.d[m] = low_rank_quantize_t(e.t + m * e.lr->kq, e.lr->kq, e.q + m * e.lr->kq);
     total += e.lr->out;
   }
   if (pool.size() == 1 || total * M < 256) {
-    for (size_t i = 0; i < count; ++i) low_rank_expand(*ex[i].lr, ex[i].u, ex[i].d, M, ex[i].Y, ex[i].ldy, 0, ex[i].lr->out);
+    for (size_t i = 0; i < count; ++i) low_rank_expand(*ex[i].lr, ex[i].q, ex[i].d, M, ex[i].Y, ex[i].ldy, 0, ex[i].lr->out);
     return;
   }
   pool.run([ex, count, M](int t, int nt) {
     for (size_t i = 0; i < count; ++i) {
       int64_t o0, o1;
       share_of(ex[i].lr->out, t, nt, kLowRankBlock, &o0, &o1);
-      if (o0 < o1) low_rank_expand(*ex[i].lr, ex[i].u, ex[i].d, M, ex[i].Y, ex[i].ldy, o0, o1);
+      if (o0 < o1) low_rank_expand(*ex[i].lr, ex[i].q, ex[i].d, M, ex[i].Y, ex[i].ldy, o0, o1);
     }
   });
 }
@@ -220,16 +278,24 @@ constexpr size_t kMaxWeights = 8;
 void multiply(const WeightView* const* Ws, size_t count, const float* X, int64_t M, int64_t ldx, float* const* ys,
               const int64_t* ldys, bool accumulate, const LowRank* const* lrs, ThreadPool& pool,
               MatmulScratch& scratch) {
+  // Few tokens: each thread adds the terms to its own rows in the one pass;
+  // more: A's products join the pass and the expansions take a second.
+  const bool fused = M <= kLowRankFusedRows;
   WeightView a_views[kMaxWeights];
   const WeightView* all[2 * kMaxWeights];
+  const LowRank* term_of[2 * kMaxWeights] = {};
+  int term_product[2 * kMaxWeights] = {};
   float* outs[2 * kMaxWeights];
   int64_t lds[2 * kMaxWeights];
   bool acc[2 * kMaxWeights];
   Expansion ex[kMaxWeights];
   size_t n = 0, nex = 0;
+  int base_of[kMaxWeights];
   for (size_t i = 0; i < count; ++i) {
+    base_of[i] = -1;
     if (Ws[i]->rows == 0) continue;
     all[n] = Ws[i], outs[n] = ys[i], lds[n] = ldys[i], acc[n] = accumulate;
+    base_of[i] = static_cast<int>(n);
     ++n;
   }
   size_t t_floats = 0;
@@ -237,7 +303,7 @@ void multiply(const WeightView* const* Ws, size_t count, const float* X, int64_t
     if (lrs && lrs[i]) t_floats += static_cast<size_t>(M) * lrs[i]->kq;
   if (scratch.lr_t.size() < t_floats) {
     scratch.lr_t.resize(t_floats);
-    scratch.lr_u.resize(t_floats);
+    scratch.lr_q.resize(t_floats);
   }
   if (scratch.lr_d.size() < static_cast<size_t>(M) * count) scratch.lr_d.resize(static_cast<size_t>(M) * count);
   size_t t_off = 0;
@@ -246,8 +312,12 @@ void multiply(const WeightView* const* Ws, size_t count, const float* X, int64_t
     const LowRank* lr = lrs[i];
     a_views[nex] = lr->a_view();
     all[n] = &a_views[nex], outs[n] = scratch.lr_t.data() + t_off, lds[n] = lr->kq, acc[n] = false;
+    if (fused && base_of[i] >= 0) {
+      term_of[base_of[i]] = lr;
+      term_product[base_of[i]] = static_cast<int>(n);
+    }
     ++n;
-    ex[nex] = Expansion{lr, scratch.lr_t.data() + t_off, scratch.lr_u.data() + t_off, scratch.lr_d.data() + nex * M,
+    ex[nex] = Expansion{lr, scratch.lr_t.data() + t_off, scratch.lr_q.data() + t_off, scratch.lr_d.data() + nex * M,
                         ys[i], ldys[i]};
     ++nex;
     t_off += static_cast<size_t>(M) * lr->kq;
@@ -273,6 +343,43 @@ void multiply(const WeightView* const* Ws, size_t count, const float* X, int64_t
       p.act = bufs.data[s];
       p.act_stride = bufs.stride[s];
     }
+  }
+  if (fused) {
+    // A's products run inside their base product's share; only a term with no
+    // base rows (low_rank_add) runs as products of its own.
+    size_t nb = 0;
+    Product base[2 * kMaxWeights];
+    for (size_t i = 0; i < n; ++i) {
+      if (term_of[i]) {
+        products[i].term = term_of[i];
+        products[i].term_a = &products[term_product[i]];
+      }
+    }
+    bool has_base[kMaxWeights] = {};
+    for (size_t i = 0; i < count; ++i) has_base[i] = base_of[i] >= 0;
+    size_t e = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const bool is_a = i >= n - nex;
+      if (!is_a) base[nb++] = products[i];
+    }
+    // Terms whose weight has no rows take the two-pass route.
+    Expansion rest[kMaxWeights];
+    size_t nrest = 0;
+    Product rest_a[kMaxWeights];
+    for (size_t i = 0; i < count; ++i) {
+      if (!lrs || !lrs[i]) continue;
+      if (!has_base[i]) {
+        rest_a[nrest] = products[n - nex + e];
+        rest[nrest++] = ex[e];
+      }
+      ++e;
+    }
+    run_products(base, nb, M, pool);
+    if (nrest > 0) {
+      run_products(rest_a, nrest, M, pool);
+      run_expansions(rest, nrest, M, pool);
+    }
+    return;
   }
   run_products(products, n, M, pool);
   if (nex > 0) run_expansions(ex, nex, M, pool);

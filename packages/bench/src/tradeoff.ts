@@ -59,8 +59,12 @@ export interface TradeoffBenchResult {
   threshold: number | null;
   layerBudget: number | null;
   rows: TradeoffRow[];
-  /** Decode and prefill cost of the adapter: ms with / ms without, per pair and thread count. */
-  adapterOverhead: { threads: number; pair: string; decode: number; prefill: number }[];
+  /**
+   * Decode and prefill cost of the adapter: ms with / ms without, per pair and thread count.
+   * sameLayers: both sides ran the same mean number of layers (always for full and uls; for
+   * first only when the adapter does not move the routers' decisions, or under a layer budget).
+   */
+  adapterOverhead: { threads: number; pair: string; decode: number; prefill: number; sameLayers: boolean }[];
 }
 
 /** Raw-text prompts of exactly `tokens` tokens each (WikiText-2 paragraphs, or a fixed text). */
@@ -137,6 +141,7 @@ export async function runTradeoffBench(o: TradeoffBenchOptions): Promise<Tradeof
           pair: `${withLora} vs ${without}`,
           decode: round(med(withLora, decode) / med(without, decode)),
           prefill: round(med(withLora, prefill) / med(without, prefill)),
+          sameLayers: Math.abs(mean(executed.get(withLora)!) - mean(executed.get(without)!)) < 1e-9,
         });
       }
     } finally {
