@@ -84,6 +84,7 @@ export async function loadModel(pathOrAlias?: string, options: LoadModelOptions 
   const { pull: _pull, onPullProgress: _progress, adapters: _adapters, ...engineOptions } = options;
   // Engine adapter ids: 1 for `lora`, then the named ones in order.
   adapterDirs.forEach(([name], i) => model.adapterIds.set(name, (lora ? 2 : 1) + i));
+  model.hasDefaultAdapter = lora !== undefined;
   await model.start({ ...engineOptions, modelPath: path, lora, adapters });
   return model;
 }
@@ -98,6 +99,8 @@ export class LoadedModel {
   private identityPromise: Promise<ModelIdentity> | undefined;
   /** @internal Named adapters (LoadModelOptions.adapters) by their engine id. */
   readonly adapterIds = new Map<string, number>();
+  /** @internal Whether requests that name no adapter run one (LoadModelOptions.lora). */
+  hasDefaultAdapter = false;
   private readonly routerIds = new WeakMap<RouterSetData, number>();
   private nextRoutersId = 1;
   private readonly routersCollected = new FinalizationRegistry<number>((routersId) => {
@@ -237,6 +240,21 @@ export class LoadedModel {
     return { kind: "routers", routersId, threshold: plan.threshold, budget: plan.budget };
   }
 
+  /**
+   * @internal The layers a request runs: its routers (with the checkpoint's
+   * budget for routers without an adapter, when the request sets neither a
+   * threshold nor a budget), else its plan, else every layer.
+   */
+  layerPlan(options: Pick<GenerateOptions, "plan" | "routers" | "threshold" | "layerBudget" | "skipRatio" | "adapter">): LayerPlanSpec {
+    const spec = routersPlan(options);
+    if (spec?.kind === "routers" && spec.threshold === undefined && spec.budget === undefined) {
+      const budget = spec.routers.config.layerBudgetWithoutAdapter;
+      const adapter = options.adapter !== undefined || this.hasDefaultAdapter;
+      if (budget !== undefined && !adapter) return { ...spec, budget: { layers: budget } };
+    }
+    return spec ?? options.plan ?? { kind: "full" };
+  }
+
   /** @internal */
   release(id: number): void {
     this.pending.delete(id);
@@ -261,7 +279,7 @@ export class LoadedModel {
     if (prompt.length + continuation.length > ctx)
       throw new ContextLengthError(prompt.length + continuation.length, ctx,
         `prompt (${prompt.length}) plus continuation (${continuation.length}) tokens exceed the context of ${ctx}`);
-    const plan: LayerPlanSpec = routersPlan(options) ?? options.plan ?? { kind: "full" };
+    const plan = this.layerPlan(options);
     const id = this.nextId++;
     return new Promise<ScoreResult>((resolve, reject) => {
       this.pending.set(id, {
@@ -460,7 +478,7 @@ export class Generation implements AsyncIterable<GenerationChunk> {
             repeatLastN: options.repeatLastN,
             seed: options.seed,
           },
-          plan: routersPlan(options) ?? options.plan ?? { kind: "full" },
+          plan: model.layerPlan(options),
           topLogprobs: options.logprobs,
           cancel: cancelBuf,
           forkOf,

@@ -239,6 +239,42 @@ describe("router checkpoints", () => {
     await expect(model.loadRouters(join(dir, "nowhere"))).rejects.toThrow(/router.json is missing/);
   });
 
+  it("take the checkpoint's budget without an adapter when a request sets no threshold or budget and runs no adapter", async () => {
+    const bias = [0, 3, -1, 2, 0.5, 0]; // p ranks 2 < 4 < 3 < 1; at the threshold 0.5 only layer 2 is skipped
+    const routers = constantRouters((l) => bias[l], model.config.dModel);
+    routers.config.layerBudgetWithoutAdapter = 3;
+    const id = await model.identity();
+    const folder = join(dir, "ckpt-budget");
+    lib.saveRouters(folder, routers, id);
+    expect(JSON.parse(readFileSync(join(folder, "router.json"), "utf8")).withoutAdapter).toEqual({ layerBudget: 3 });
+    const loaded = await model.loadRouters(folder);
+    expect(loaded.config.layerBudgetWithoutAdapter).toBe(3);
+    expect((await greedy({ routers: loaded })).skippedLayers).toEqual([2, 3, 4]);
+    // What the request asks for wins.
+    expect((await greedy({ routers: loaded, threshold: 0.5 })).skippedLayers).toEqual([2]);
+    expect((await greedy({ routers: loaded, layerBudget: 5 })).skippedLayers).toEqual([2]);
+    // With an adapter the routers keep their threshold.
+    const shape = lib.loraShapeFromConfig(model.config);
+    const pairs = [];
+    for (let layer = 0; layer < LAYERS; layer++) {
+      const [inDim, outDim] = lib.moduleDims("q", shape);
+      pairs.push({ layer, module: "q" as const, a: new Float32Array(2 * inDim).fill(0.01), b: new Float32Array(outDim * 2) });
+    }
+    const loraDir = join(dir, "zero-lora");
+    lib.writePeftAdapter(loraDir, { rank: 2, alpha: 4, targets: ["q"], pairs }, shape);
+    const adapted = await lib.loadModel(join(dir, "tiny.gguf"), { threads: 1, maxSequences: 1, lora: loraDir });
+    try {
+      const r = await adapted.generate(prompt, { routers: await adapted.loadRouters(folder), temperature: 0, maxTokens: 4 }).result;
+      expect(r.skippedLayers).toEqual([2]);
+    } finally {
+      await adapted.close();
+    }
+    // A budget the routers cannot meet is refused at load.
+    const json = join(folder, "router.json");
+    writeFileSync(json, readFileSync(json, "utf8").replace('"layerBudget": 3', '"layerBudget": 1'));
+    await expect(model.loadRouters(folder)).rejects.toThrow(/withoutAdapter.layerBudget must be an integer in 2..6/);
+  });
+
   it("rejects an out-of-range threshold", async () => {
     expect(() => model.generate(prompt, { routers: constantRouters(() => 8, model.config.dModel), threshold: 1.5 })).toThrow(/threshold/);
   });

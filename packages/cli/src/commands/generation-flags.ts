@@ -14,7 +14,7 @@ export const layerFlags = {
   first: { type: "boolean", help: "use the FiRST set shipped for the model: its routers and the adapter trained with them" },
   policy: { type: "string", help: "layer policy: full, skip:3,7,12, uls:k, bi:k, random:k[:seed], last:k, exit:L", valueName: "p" },
   routers: { type: "string", help: "FiRST router checkpoint folder (router.json + routers.safetensors)", valueName: "dir" },
-  threshold: { type: "number", help: "router threshold: a layer runs when p >= threshold (default: the checkpoint's)", min: 0, max: 1 },
+  threshold: { type: "number", help: "router threshold: a layer runs when p >= threshold (default: the checkpoint's; without an adapter, its withoutAdapter budget where it has one)", min: 0, max: 1 },
   maxLayers: { type: "int", help: "layer budget: run exactly N decoder layers, the routers ranking which (replaces the threshold)", min: 1, valueName: "n" },
   skipRatio: { type: "number", help: "layer budget as the share of routable layers to skip (0..1), instead of --max-layers", min: 0, max: 1, valueName: "r" },
   dataDir: { type: "string", help: "datasets folder: tasks, training mix, bi:k calibration (default: $FIRST_DATA or ../shared/data)", valueName: "dir" },

@@ -18,6 +18,8 @@ export interface RouterJson {
   router: { kind: "linear" | "mlp"; hidden: number; normEps: number; input: "mean-prompt-hidden" };
   exempt: number[];
   threshold: number;
+  /** The layer budget for requests that run the routers without an adapter (docs/router-format.md). */
+  withoutAdapter?: { layerBudget: number; note?: string };
   training?: Record<string, unknown>;
 }
 
@@ -56,6 +58,12 @@ export function loadRouters(dir: string, model?: ModelIdentity): { data: RouterS
   if (!Array.isArray(json.exempt) || json.exempt.some((l) => !Number.isInteger(l) || l < 0 || l >= b.nLayers))
     throw bad(`exempt must list layers in 0..${b.nLayers - 1}`);
   if (!(typeof json.threshold === "number" && json.threshold >= 0 && json.threshold <= 1)) throw bad("threshold must be in [0, 1]");
+  const w = json.withoutAdapter;
+  if (w !== undefined) {
+    const routable = b.nLayers - new Set(json.exempt).size;
+    if (!isObject(w) || !Number.isSafeInteger(w.layerBudget) || w.layerBudget < b.nLayers - routable || w.layerBudget > b.nLayers)
+      throw bad(`withoutAdapter.layerBudget must be an integer in ${b.nLayers - routable}..${b.nLayers}`);
+  }
 
   if (model) {
     const mismatch: string[] = [];
@@ -97,7 +105,8 @@ export function loadRouters(dir: string, model?: ModelIdentity): { data: RouterS
     );
   }
   const data: RouterSetData = {
-    config: { kind: r.kind, dModel: d, hidden: r.kind === "mlp" ? h : 0, nLayers: b.nLayers, exempt: [...exempt].sort((x, y) => x - y), threshold: json.threshold, normEps: r.normEps ?? 1e-5 },
+    config: { kind: r.kind, dModel: d, hidden: r.kind === "mlp" ? h : 0, nLayers: b.nLayers, exempt: [...exempt].sort((x, y) => x - y), threshold: json.threshold, normEps: r.normEps ?? 1e-5,
+      ...(w !== undefined ? { layerBudgetWithoutAdapter: w.layerBudget } : {}) },
     layers,
   };
   return { data, json };
@@ -128,6 +137,7 @@ export function saveRouters(dir: string, data: RouterSetData, base: ModelIdentit
     router: { kind: c.kind, hidden: c.hidden, normEps: c.normEps, input: "mean-prompt-hidden" },
     exempt: c.exempt,
     threshold: c.threshold,
+    ...(c.layerBudgetWithoutAdapter !== undefined ? { withoutAdapter: { layerBudget: c.layerBudgetWithoutAdapter } } : {}),
     ...(training ? { training } : {}),
   };
   const tmp = `${dir}.tmp-${process.pid}`;

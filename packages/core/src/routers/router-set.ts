@@ -27,6 +27,13 @@ export interface RouterSetConfig {
   exempt: number[];
   threshold: number;
   normEps: number;
+  /**
+   * The layer budget these routers take when no adapter runs with them and the
+   * request names neither a threshold nor a budget (router.json's
+   * withoutAdapter.layerBudget): routers trained beside an adapter skip too much
+   * without it at their threshold.
+   */
+  layerBudgetWithoutAdapter?: number;
 }
 
 /** Plain-data form that crosses to the engine worker (structured clone). */
