@@ -67,7 +67,8 @@ function ours(name: string, model: LoadedModel, routers?: RouterSetData): Stream
   return {
     name,
     async stream(prompt, maxTokens, onToken) {
-      const gen = model.generate({ tokens: prompt }, { temperature: 0, maxTokens, routers });
+      // At the routers' threshold (alone they would take their checkpoint's budget without an adapter).
+      const gen = model.generate({ tokens: prompt }, { temperature: 0, maxTokens, routers, threshold: routers?.config.threshold });
       for await (const _chunk of gen) onToken();
       await gen.result;
     },

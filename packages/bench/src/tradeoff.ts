@@ -95,7 +95,9 @@ export async function runTradeoffBench(o: TradeoffBenchOptions): Promise<Tradeof
       threshold = o.layerBudget === undefined ? (o.threshold ?? routers.config.threshold) : null;
       const { prompts, source } = tradeoffPrompts(base, reps, promptTokens, o.dataDir);
       promptSource = source;
-      const routed = { routers, threshold: o.threshold, layerBudget: o.layerBudget };
+      // The threshold is named even when it is the checkpoint's: routers alone
+      // would otherwise take the checkpoint's budget without an adapter.
+      const routed = { routers, threshold: threshold ?? undefined, layerBudget: o.layerBudget };
       if (ulsK < 0) ulsK = await meanSkipped(adapted, prompts, routed);
       const uls: LayerPlanSpec = ulsK > 0 ? await base.planFor(`uls:${ulsK}`) : { kind: "full" };
       const configs: { name: TradeoffConfig; model: LoadedModel; layers: Layers }[] = [

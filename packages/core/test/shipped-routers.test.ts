@@ -42,6 +42,7 @@ describe("shipped mix routers for SmolLM2-135M-Instruct", () => {
     expect(routers.config.nLayers).toBe(30);
     expect(routers.config.exempt).toEqual([0, 1, 29]);
     expect(routers.config.threshold).toBe(0.59);
+    expect(routers.config.layerBudgetWithoutAdapter).toBe(30);
     expect(routers.layers.filter((r) => r !== null)).toHaveLength(27);
   });
 
@@ -49,7 +50,8 @@ describe("shipped mix routers for SmolLM2-135M-Instruct", () => {
     const routers = await model.loadRouters(SHIPPED);
     const masks: string[] = [];
     for (const p of PROMPTS) {
-      const r = await model.generate([{ role: "user", content: p }], { routers, maxTokens: 8, temperature: 0 }).result;
+      // At their threshold (alone, they would run every layer: withoutAdapter).
+      const r = await model.generate([{ role: "user", content: p }], { routers, threshold: routers.config.threshold, maxTokens: 8, temperature: 0 }).result;
       expect(r.skippedLayers.length).toBeGreaterThan(0);
       for (const l of [0, 1, 29]) expect(r.executed[l]).toBe(true);
       for (const l of r.skippedLayers) expect(r.routerProbabilities![l]).toBeLessThan(routers.config.threshold);
@@ -61,6 +63,16 @@ describe("shipped mix routers for SmolLM2-135M-Instruct", () => {
     }
     // The prompt decides: not every prompt gets the same layers.
     expect(new Set(masks).size).toBeGreaterThan(1);
+  });
+
+  it("run every layer without their adapter unless asked otherwise, and skip at their threshold with it", async () => {
+    const routers = await model.loadRouters(SHIPPED);
+    const alone = await model.generate([{ role: "user", content: PROMPTS[0] }], { routers, maxTokens: 4, temperature: 0 }).result;
+    expect(alone.executedLayers).toBe(30);
+    const routersForAdapted = await adapted.loadRouters(SHIPPED);
+    const withAdapter = await adapted.generate([{ role: "user", content: PROMPTS[0] }], { routers: routersForAdapted, maxTokens: 4, temperature: 0 }).result;
+    expect(withAdapter.skippedLayers.length).toBeGreaterThan(0);
+    for (const l of withAdapter.skippedLayers) expect(withAdapter.routerProbabilities![l]).toBeLessThan(0.59);
   });
 
   it("come with a PEFT adapter that loads and changes the model's output", async () => {
