@@ -71,10 +71,15 @@ describe("layer budgets on the command line", () => {
     expect(out.executedLayers).toBe(4);
     expect(out.full.executedLayers).toBe(6);
     expect(out.full.timings.decodeTokensPerSecond).toBeGreaterThan(0);
+    // The speeds compared are medians of alternating repeat runs.
+    expect(out.comparison.reps).toBe(5);
+    expect(out.comparison.decodeTokensPerSecond.this).toBeGreaterThan(0);
+    expect(out.comparison.decodeTokensPerSecond.full).toBeGreaterThan(0);
+    expect(out.comparison.decodeSpeedup).toBeCloseTo(out.comparison.decodeTokensPerSecond.this / out.comparison.decodeTokensPerSecond.full, 9);
     const text = first(["run", "--model", model, "--prompt", "hello", "--temperature", "0", "-n", "4", "--threads", "1", "--routers", routersDir, "--max-layers", "4", "--vs-full"]);
     expect(text.code).toBe(0);
     expect(text.stderr).toMatch(/layers: 4\/6/);
-    expect(text.stderr).toMatch(/full model: .* layers 6\/6; decode speed-up \d+\.\d+x/);
+    expect(text.stderr).toMatch(/full model: .* layers 6\/6\ndecode speed-up \d+\.\d+x \(median of 5 runs of each/);
   });
 });
 

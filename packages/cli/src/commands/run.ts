@@ -1,6 +1,6 @@
 // `first run`: complete one prompt and print the text (or one JSON object).
 import { readFileSync } from "node:fs";
-import type { ChatMessage, GenerationResult } from "@first/core";
+import type { ChatMessage, GenerateOptions, GenerationResult, LoadedModel } from "@first/core";
 import { defineCommand } from "../command.js";
 import { UsageError } from "../args.js";
 import { applyLayerFlags, resolveFirstFlag, generateOptions, layerFlags, modelFlags, openModel, samplingFlags } from "./generation-flags.js";
@@ -26,7 +26,7 @@ export const runCommand = defineCommand({
     ...layerFlags,
     ...samplingFlags,
     json: { type: "boolean", help: "print one JSON object instead of streaming text" },
-    vsFull: { type: "boolean", help: "then run the plain full model (no routers, no adapter) on the same prompt and print both speeds" },
+    vsFull: { type: "boolean", help: "then run the plain full model (no routers, no adapter) on the same prompt, time both 5 more times alternating, and print the median speeds" },
   },
   examples: [
     'first run --prompt "The capital of France is" --temperature 0',
@@ -45,10 +45,12 @@ export const runCommand = defineCommand({
       const input = flags.chat
         ? [...(flags.system ? [{ role: "system", content: flags.system }] : []), { role: "user", content: prompt }]
         : prompt;
-      const gen = model.generate(input, await applyLayerFlags(model, flags, generateOptions(flags, signal)));
+      const options = await applyLayerFlags(model, flags, generateOptions(flags, signal));
+      const gen = model.generate(input, options);
       if (!flags.json) for await (const chunk of gen) process.stdout.write(chunk.text);
       const r = await gen.result;
-      const full = flags.vsFull ? await runFull(flags, input, signal) : undefined;
+      const vs = flags.vsFull ? await compareWithFull(model, options, flags, input, signal) : undefined;
+      const full = vs?.full;
       if (flags.json) {
         process.stdout.write(
           `${JSON.stringify({
@@ -62,6 +64,7 @@ export const runCommand = defineCommand({
             kvBytes: r.kvBytes,
             timings: r.timings,
             ...(full ? { full: { text: full.text, executedLayers: full.executedLayers, kvBytes: full.kvBytes, timings: full.timings } } : {}),
+            ...(vs ? { comparison: vs.comparison } : {}),
           })}\n`,
         );
       } else {
@@ -72,11 +75,13 @@ export const runCommand = defineCommand({
             `decode: ${r.tokens.length} tokens, ${t.decodeTokensPerSecond.toFixed(1)} tok/s; ` +
             `layers: ${r.executedLayers}/${model.config.nLayers}\n`,
         );
-        if (full) {
-          const f = full.timings;
+        if (vs) {
+          const f = vs.full.timings, c = vs.comparison;
           process.stderr.write(
             `full model: ${f.decodeTokensPerSecond.toFixed(1)} tok/s decode, ${f.prefillTokensPerSecond.toFixed(1)} tok/s prefill, ` +
-              `layers ${full.executedLayers}/${model.config.nLayers}; decode speed-up ${(t.decodeTokensPerSecond / f.decodeTokensPerSecond).toFixed(2)}x\n`,
+              `layers ${vs.full.executedLayers}/${model.config.nLayers}\n` +
+              `decode speed-up ${c.decodeSpeedup.toFixed(2)}x (median of ${c.reps} runs of each, alternating: ` +
+              `${c.decodeTokensPerSecond.this.toFixed(1)} vs ${c.decodeTokensPerSecond.full.toFixed(1)} tok/s)\n`,
           );
         }
       }
@@ -87,15 +92,35 @@ export const runCommand = defineCommand({
   },
 });
 
-/** The same prompt and sampling on the plain model (a second instance, without adapter or routers). */
-async function runFull(
+/** Timed runs of each configuration for --vs-full; one short generation alone is mostly noise. */
+const VS_FULL_REPS = 5;
+
+/**
+ * The same prompt and sampling on the plain model (a second instance, without
+ * adapter or routers), then both again VS_FULL_REPS times, alternating, for
+ * the median decode speeds.
+ */
+async function compareWithFull(
+  model: LoadedModel,
+  options: GenerateOptions,
   flags: Parameters<typeof openModel>[0] & Parameters<typeof generateOptions>[0],
   input: string | ChatMessage[],
   signal: AbortSignal,
-): Promise<GenerationResult> {
+): Promise<{ full: GenerationResult; comparison: { reps: number; decodeTokensPerSecond: { this: number; full: number }; decodeSpeedup: number } }> {
   const plain = await openModel({ ...flags, lora: undefined });
   try {
-    return await plain.generate(input, generateOptions(flags, signal)).result;
+    const full = await plain.generate(input, generateOptions(flags, signal)).result;
+    const speeds = { this: [] as number[], full: [] as number[] };
+    for (let i = 0; i < VS_FULL_REPS; i++) {
+      const order = i % 2 === 0 ? (["full", "this"] as const) : (["this", "full"] as const);
+      for (const which of order) {
+        const r = which === "full" ? await plain.generate(input, generateOptions(flags, signal)).result : await model.generate(input, options).result;
+        if (r.tokens.length > 1) speeds[which].push(r.timings.decodeTokensPerSecond);
+      }
+    }
+    const median = (v: number[]) => (v.length === 0 ? NaN : [...v].sort((a, b) => a - b)[v.length >> 1]);
+    const decode = { this: median(speeds.this), full: median(speeds.full) };
+    return { full, comparison: { reps: VS_FULL_REPS, decodeTokensPerSecond: decode, decodeSpeedup: decode.this / decode.full } };
   } finally {
     await plain.close();
   }
