@@ -8,7 +8,7 @@
 //   node benchmarks/dist/lora-cost.js [--model M] [--lora DIR] [--threads 1,2] [--reps 15]
 //        [--tokens 64] [--prompt-tokens 64] [--out benchmarks/results]
 import { performance } from "node:perf_hooks";
-import { loadModel, loraShapeFromConfig, readPeftAdapter, shippedSetFor } from "@first/core";
+import { loraShapeFromConfig, readGguf, readPeftAdapter, shippedSetFor, Tokenizer } from "@first/core";
 import { AddonDecoder, argmax, native } from "./addon-decode.js";
 import { fail, intListOption, intOption, parseOptions } from "./cli.js";
 import { describeMachine } from "./machine.js";
@@ -45,11 +45,7 @@ const { Model, Engine } = native();
 const model = new Model(modelPath);
 const config = model.config();
 const adapter = readPeftAdapter(loraDir, loraShapeFromConfig(config));
-const tokenizer = await loadModel(modelPath, { pull: false, threads: 1, maxSequences: 1 }).then(async (m) => {
-  const t = m.tokenizer;
-  await m.close();
-  return t;
-});
+const tokenizer = Tokenizer.fromGgufMetadata(readGguf(modelPath).metadata);
 const ids = tokenizer.encode(promptText(promptTokens * 12, args["data-dir"]).text, { addSpecial: true, parseSpecial: false });
 if (ids.length < promptTokens) fail(`the prompt text has only ${ids.length} tokens`);
 const prompt = Int32Array.from(ids.slice(0, promptTokens));

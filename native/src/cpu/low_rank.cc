@@ -56,7 +56,7 @@ LowRank make_low_rank(int rank, int64_t in, int64_t out, float scale, const floa
     for (int k = 0; k < rank; ++k) amax = std::max(amax, std::fabs(b[k]));
     const float d = amax / 127.f;
     const float id = d != 0.f ? 1.f / d : 0.f;
-    int8_t* blk = const_cast<int8_t*>(lr.block(o));
+    int8_t* blk = lr.B.data() + static_cast<size_t>(o / kLowRankBlock) * lr.block_bytes();
     for (int k = 0; k < rank; ++k) blk[in_block(o, k)] = static_cast<int8_t>(quant::round_even(b[k] * id));
     const float s = scale * d;
     std::memcpy(blk + static_cast<size_t>(lr.kq) * kLowRankBlock + (o % kLowRankBlock) * sizeof(float), &s, sizeof s);

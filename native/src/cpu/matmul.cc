@@ -272,114 +272,64 @@ void check_low_rank(const LowRank* lr, const WeightView& W) {
 
 constexpr size_t kMaxWeights = 8;
 
-// Every product of one call: the weights that share X, and the A factor of
-// each low-rank term beside them (its output t in scratch), all in one pass
-// over the threads; then the terms' expansions in a second.
+// Every product of one call: the weights that share X and their low-rank
+// terms. With few tokens a term rides inside its weight's product (each thread
+// projects with A and expands its own rows); otherwise, or where the weight has
+// no rows (low_rank_add), A's product joins the same pass and the expansion
+// takes a second.
 void multiply(const WeightView* const* Ws, size_t count, const float* X, int64_t M, int64_t ldx, float* const* ys,
               const int64_t* ldys, bool accumulate, const LowRank* const* lrs, ThreadPool& pool,
               MatmulScratch& scratch) {
-  // Few tokens: each thread adds the terms to its own rows in the one pass;
-  // more: A's products join the pass and the expansions take a second.
+  if (M == 0) return;
   const bool fused = M <= kLowRankFusedRows;
   WeightView a_views[kMaxWeights];
-  const WeightView* all[2 * kMaxWeights];
-  const LowRank* term_of[2 * kMaxWeights] = {};
-  int term_product[2 * kMaxWeights] = {};
-  float* outs[2 * kMaxWeights];
-  int64_t lds[2 * kMaxWeights];
-  bool acc[2 * kMaxWeights];
-  Expansion ex[kMaxWeights];
-  size_t n = 0, nex = 0;
-  int base_of[kMaxWeights];
-  for (size_t i = 0; i < count; ++i) {
-    base_of[i] = -1;
-    if (Ws[i]->rows == 0) continue;
-    all[n] = Ws[i], outs[n] = ys[i], lds[n] = ldys[i], acc[n] = accumulate;
-    base_of[i] = static_cast<int>(n);
-    ++n;
-  }
+  bool needed[kSlotCount] = {};
+  auto need = [&needed](TensorType t) {
+    const PartnerSlot s = slot_of(dot_partner(t));
+    if (s != kSlotNone) needed[s] = true;
+  };
   size_t t_floats = 0;
-  for (size_t i = 0; i < count; ++i)
-    if (lrs && lrs[i]) t_floats += static_cast<size_t>(M) * lrs[i]->kq;
+  for (size_t i = 0; i < count; ++i) {
+    if (Ws[i]->rows > 0) need(Ws[i]->type);
+    if (!lrs || !lrs[i]) continue;
+    a_views[i] = lrs[i]->a_view();
+    need(a_views[i].type);
+    if (!fused || Ws[i]->rows == 0) t_floats += static_cast<size_t>(M) * lrs[i]->kq;
+  }
+  ActBuffers bufs;
+  prepare_buffers(needed, M, Ws[0]->cols, scratch, &bufs);
+  quantize_inputs(bufs, X, M, ldx, Ws[0]->cols, pool);
   if (scratch.lr_t.size() < t_floats) {
     scratch.lr_t.resize(t_floats);
     scratch.lr_q.resize(t_floats);
   }
   if (scratch.lr_d.size() < static_cast<size_t>(M) * count) scratch.lr_d.resize(static_cast<size_t>(M) * count);
-  size_t t_off = 0;
+  auto product_of = [&](const WeightView& W, float* Y, int64_t ldy, bool acc) {
+    Product p{&W, &kernels_or_throw(W), nullptr, 0, Y, ldy, acc};
+    const PartnerSlot s = slot_of(dot_partner(W.type));
+    p.act = s == kSlotNone ? reinterpret_cast<const uint8_t*>(X) : bufs.data[s];
+    p.act_stride = s == kSlotNone ? static_cast<size_t>(ldx) * sizeof(float) : bufs.stride[s];
+    return p;
+  };
+  Product products[2 * kMaxWeights], term_a[kMaxWeights];
+  Expansion ex[kMaxWeights];
+  size_t n = 0, nex = 0, t_off = 0;
   for (size_t i = 0; i < count; ++i) {
-    if (!lrs || !lrs[i]) continue;
-    const LowRank* lr = lrs[i];
-    a_views[nex] = lr->a_view();
-    all[n] = &a_views[nex], outs[n] = scratch.lr_t.data() + t_off, lds[n] = lr->kq, acc[n] = false;
-    if (fused && base_of[i] >= 0) {
-      term_of[base_of[i]] = lr;
-      term_product[base_of[i]] = static_cast<int>(n);
+    const LowRank* lr = lrs ? lrs[i] : nullptr;
+    const bool has_rows = Ws[i]->rows > 0;
+    if (has_rows) products[n++] = product_of(*Ws[i], ys[i], ldys[i], accumulate);
+    if (!lr) continue;
+    if (fused && has_rows) {
+      term_a[i] = product_of(a_views[i], nullptr, lr->kq, false);
+      products[n - 1].term = lr;
+      products[n - 1].term_a = &term_a[i];
+      continue;
     }
-    ++n;
-    ex[nex] = Expansion{lr, scratch.lr_t.data() + t_off, scratch.lr_q.data() + t_off, scratch.lr_d.data() + nex * M,
-                        ys[i], ldys[i]};
+    float* t = scratch.lr_t.data() + t_off;
+    products[n++] = product_of(a_views[i], t, lr->kq, false);
+    ex[nex] = Expansion{lr, t, scratch.lr_q.data() + t_off, scratch.lr_d.data() + nex * M, ys[i], ldys[i]};
     ++nex;
     t_off += static_cast<size_t>(M) * lr->kq;
-  }
-  if (n == 0 || M == 0) return;
-  bool needed[kSlotCount] = {};
-  for (size_t i = 0; i < n; ++i) {
-    const PartnerSlot s = slot_of(dot_partner(all[i]->type));
-    if (s != kSlotNone) needed[s] = true;
-  }
-  ActBuffers bufs;
-  prepare_buffers(needed, M, all[0]->cols, scratch, &bufs);
-  quantize_inputs(bufs, X, M, ldx, all[0]->cols, pool);
-  Product products[2 * kMaxWeights];
-  for (size_t i = 0; i < n; ++i) {
-    Product& p = products[i];
-    p = Product{all[i], &kernels_or_throw(*all[i]), nullptr, 0, outs[i], lds[i], acc[i]};
-    const PartnerSlot s = slot_of(dot_partner(all[i]->type));
-    if (s == kSlotNone) {
-      p.act = reinterpret_cast<const uint8_t*>(X);
-      p.act_stride = static_cast<size_t>(ldx) * sizeof(float);
-    } else {
-      p.act = bufs.data[s];
-      p.act_stride = bufs.stride[s];
-    }
-  }
-  if (fused) {
-    // A's products run inside their base product's share; only a term with no
-    // base rows (low_rank_add) runs as products of its own.
-    size_t nb = 0;
-    Product base[2 * kMaxWeights];
-    for (size_t i = 0; i < n; ++i) {
-      if (term_of[i]) {
-        products[i].term = term_of[i];
-        products[i].term_a = &products[term_product[i]];
-      }
-    }
-    bool has_base[kMaxWeights] = {};
-    for (size_t i = 0; i < count; ++i) has_base[i] = base_of[i] >= 0;
-    size_t e = 0;
-    for (size_t i = 0; i < n; ++i) {
-      const bool is_a = i >= n - nex;
-      if (!is_a) base[nb++] = products[i];
-    }
-    // Terms whose weight has no rows take the two-pass route.
-    Expansion rest[kMaxWeights];
-    size_t nrest = 0;
-    Product rest_a[kMaxWeights];
-    for (size_t i = 0; i < count; ++i) {
-      if (!lrs || !lrs[i]) continue;
-      if (!has_base[i]) {
-        rest_a[nrest] = products[n - nex + e];
-        rest[nrest++] = ex[e];
-      }
-      ++e;
-    }
-    run_products(base, nb, M, pool);
-    if (nrest > 0) {
-      run_products(rest_a, nrest, M, pool);
-      run_expansions(rest, nrest, M, pool);
-    }
-    return;
   }
   run_products(products, n, M, pool);
   if (nex > 0) run_expansions(ex, nex, M, pool);

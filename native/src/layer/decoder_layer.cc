@@ -12,7 +12,7 @@ namespace {
 // The engine's adapters carry an int8 form (first/low_rank.h) that runs inside
 // the base matmul's call. The trainer's adapters have none and take lora_forward
 // (f32, with the t its backward pass needs).
-bool fused_lora(const LayerLora* lora, int64_t n) {
+bool fused_lora(const LayerLora* lora) {
   if (!lora) return false;
   for (const LoraAdapter* a : lora->module)
     if (a && a->decode.rank == 0) return false;
@@ -46,7 +46,7 @@ void qkv_projections(const ModelConfig& c, const LayerWeights& L, const LayerLor
     add_runs(*runs, LoraModule::V, a.xn, d, a.v, kvd, pool, mm);
     return;
   }
-  if (fused_lora(lora, n)) {
+  if (fused_lora(lora)) {
     const std::vector<const LowRank*> lr = {decode_form(lora, LoraModule::Q), decode_form(lora, LoraModule::K),
                                             decode_form(lora, LoraModule::V)};
     matmul_multi({&L.wq, &L.wk, &L.wv}, a.xn, n, d, {a.q, a.k, a.v}, {qd, kvd, kvd}, pool, mm, &lr);
@@ -106,7 +106,7 @@ void layer_attn_out(const ModelConfig& c, const LayerWeights& L, const LayerLora
     if (runs) {
       matmul(L.wo, a.att, n, qd, y, d, accumulate, pool, mm);
       add_runs(*runs, LoraModule::O, a.att, qd, y, d, pool, mm);
-    } else if (fused_lora(lora, n)) {
+    } else if (fused_lora(lora)) {
       matmul(L.wo, a.att, n, qd, y, d, accumulate, pool, mm, decode_form(lora, LoraModule::O));
     } else {
       matmul(L.wo, a.att, n, qd, y, d, accumulate, pool, mm);
@@ -121,7 +121,7 @@ void layer_mlp(const ModelConfig& c, const LayerWeights& L, const LayerLora* lor
   const int g = static_cast<int>(LoraModule::Gate), u = static_cast<int>(LoraModule::Up),
             dn = static_cast<int>(LoraModule::Down);
   rmsnorm(x, L.ffn_norm.data(), a.xn, n, d, c.rms_eps);
-  const bool fused = !runs && fused_lora(lora, n);
+  const bool fused = !runs && fused_lora(lora);
   if (runs) {
     matmul_multi({&L.w_gate, &L.w_up}, a.xn, n, d, {a.gate, a.up}, {ff, ff}, pool, mm);
     add_runs(*runs, LoraModule::Gate, a.xn, d, a.gate, ff, pool, mm);
