@@ -1,5 +1,6 @@
 // `first run`: complete one prompt and print the text (or one JSON object).
 import { readFileSync } from "node:fs";
+import { summarizeValues } from "@first/bench";
 import type { ChatMessage, GenerateOptions, GenerationResult, LoadedModel } from "@first/core";
 import { defineCommand } from "../command.js";
 import { UsageError } from "../args.js";
@@ -118,7 +119,7 @@ async function compareWithFull(
         if (r.tokens.length > 1) speeds[which].push(r.timings.decodeTokensPerSecond);
       }
     }
-    const median = (v: number[]) => (v.length === 0 ? NaN : [...v].sort((a, b) => a - b)[v.length >> 1]);
+    const median = (v: number[]) => (v.length === 0 ? NaN : summarizeValues(v).median);
     const decode = { this: median(speeds.this), full: median(speeds.full) };
     return { full, comparison: { reps: VS_FULL_REPS, decodeTokensPerSecond: decode, decodeSpeedup: decode.this / decode.full } };
   } finally {

@@ -60,9 +60,9 @@ export function loadRouters(dir: string, model?: ModelIdentity): { data: RouterS
   if (!(typeof json.threshold === "number" && json.threshold >= 0 && json.threshold <= 1)) throw bad("threshold must be in [0, 1]");
   const w = json.withoutAdapter;
   if (w !== undefined) {
-    const routable = b.nLayers - new Set(json.exempt).size;
-    if (!isObject(w) || !Number.isSafeInteger(w.layerBudget) || w.layerBudget < b.nLayers - routable || w.layerBudget > b.nLayers)
-      throw bad(`withoutAdapter.layerBudget must be an integer in ${b.nLayers - routable}..${b.nLayers}`);
+    const always = new Set(json.exempt).size; // the exempt layers always run
+    if (!isObject(w) || !Number.isSafeInteger(w.layerBudget) || w.layerBudget < always || w.layerBudget > b.nLayers)
+      throw bad(`withoutAdapter.layerBudget must be an integer in ${always}..${b.nLayers}`);
   }
 
   if (model) {
