@@ -63,6 +63,12 @@ std::vector<SafetensorsTensor> read_safetensors(const MappedFile& file) {
     if (end - begin != count * elem)
       fail(where + " holds " + std::to_string(end - begin) + " bytes; its dtype and shape need " +
            std::to_string(count * elem));
+    // Kernels read F16/BF16/F32 through typed pointers; the format's writers pad
+    // the header to 8 bytes and order tensors by alignment, so a misaligned one
+    // is a malformed file, not one to copy around.
+    if ((8 + header_len + begin) % elem != 0)
+      fail(where + " starts at byte " + std::to_string(8 + header_len + begin) + ", not a multiple of its " +
+           std::to_string(elem) + "-byte elements");
     t.data = data + begin;
     t.n_bytes = end - begin;
     ranges.emplace_back(begin, end);

@@ -138,6 +138,15 @@ describe("a checkpoint folder and its GGUF give the same model", () => {
       const st = join(d, "model.safetensors");
       writeFileSync(st, readFileSync(st).subarray(0, statSync(st).size - 100));
     }))).toMatch(/lies outside the data/);
+    expect(await err(bad("misaligned", (d) => {
+      // One more space in the header moves every tensor's data off its element size.
+      const st = join(d, "model.safetensors");
+      const buf = readFileSync(st);
+      const len = Number(buf.readBigUInt64LE(0));
+      const out = Buffer.concat([buf.subarray(0, 8 + len), Buffer.from(" "), buf.subarray(8 + len)]);
+      out.writeBigUInt64LE(BigInt(len + 1), 0);
+      writeFileSync(st, out);
+    }))).toMatch(/starts at byte \d+, not a multiple of its 4-byte elements/);
     expect(await err(bad("shard", (d) => {
       writeFileSync(join(d, "model.safetensors.index.json"), JSON.stringify({ weight_map: { "model.norm.weight": "../../etc/passwd" } }));
       rmSync(join(d, "model.safetensors"));
