@@ -156,7 +156,7 @@ TEST(matmul_with_fused_low_rank_equals_matmul_then_term) {
       set_kernel_limit(set);
       const int64_t cols = 96;
       const TensorType types[] = {TensorType::Q4_1, TensorType::Q8_0, TensorType::F16};
-      const int64_t rows[] = {37, 64, 13};
+      const int64_t rows[] = {37, 100, 13};
       std::vector<std::vector<uint8_t>> data;
       std::vector<WeightView> views;
       std::vector<LowRank> terms;

@@ -92,10 +92,14 @@ struct Product {
   float* Y;
   int64_t ldy;
   bool accumulate;
-  // A low-rank term added to the rows each thread computes (few tokens): the
-  // thread projects with A itself (A's product, Y unused) and expands its rows.
+  // A low-rank term added to the rows each thread computes. With few tokens
+  // the thread projects with A itself (term_a: A's product, Y unused); with
+  // more, t was projected and quantized in an earlier pass (term_q, term_d:
+  // M x kq values and M scales, for all of p's tokens).
   const LowRank* term = nullptr;
   const struct Product* term_a = nullptr;
+  const int8_t* term_q = nullptr;
+  const float* term_d = nullptr;
 };
 
 void run_tile(const Product& p, int64_t r0, int nr, int64_t m0, int nc) {
@@ -152,13 +156,23 @@ void prefetch_bytes(const void* p, size_t n) {
   for (size_t i = 0; i < n; i += 64) __builtin_prefetch(c + i);
 }
 
-void prefetch_term(const LowRank& lr, int64_t r0, int64_t r1) {
+void prefetch_a(const LowRank& lr) {
   const WeightView a = lr.a_view();
   if (a.row_groups) prefetch_bytes(a.row_groups, row_group_bytes(a.type, a.cols) * (a.rows / kRowGroup));
   else prefetch_bytes(a.data, a.row_bytes * a.rows);
-  const int64_t b0 = r0 / kLowRankBlock, b1 = (r1 + kLowRankBlock - 1) / kLowRankBlock;
-  prefetch_bytes(lr.block(r0), static_cast<size_t>(b1 - b0) * lr.block_bytes());
 }
+
+// B's blocks for outputs [o0, o1), o0 a multiple of kLowRankBlock.
+void prefetch_b(const LowRank& lr, int64_t o0, int64_t o1) {
+  prefetch_bytes(lr.block(o0), static_cast<size_t>((o1 - o0 + kLowRankBlock - 1) / kLowRankBlock) * lr.block_bytes());
+}
+
+// Base rows per slice of a fused term's expansion (two row groups; a thread's
+// share starts on a row group, so every slice starts on a block of B), and how
+// many slices ahead of the expansion B's bytes are asked for.
+constexpr int64_t kTermSlice = 2 * kRowGroup;
+constexpr int64_t kTermAhead = 2;
+static_assert(kRowGroup % kLowRankBlock == 0, "a share or slice must start on a block of B");
 
 // Tokens [m0, m1) of a product: the same weight against a slice of X and Y.
 Product token_slice(const Product& p, int64_t m0) {
@@ -168,30 +182,52 @@ Product token_slice(const Product& p, int64_t m0) {
   return s;
 }
 
-// Rows [r0, r1) of p for tokens [m0, m1), then its low-rank term on those rows
-// and tokens: rank dots per token that every thread with rows repeats, cheaper
-// for few tokens than a second pass over the threads.
+// Rows [r0, r1) of p for tokens [m0, m1), with its low-rank term on those rows
+// and tokens. The term's expansion follows the base rows a slice at a time,
+// while the slice's outputs are still in L1 and with B's bytes asked for a few
+// slices ahead, so they stream beside the weight's. (Expanded after all base
+// rows, B arrived in one burst that stalled on memory at decode, and at
+// prefill the outputs came back from L2: rank 8 cost x1.09-1.15 at decode.)
+// With few tokens each thread also projects t with A itself: rank dots per
+// token that every thread with rows repeats, cheaper than another pass.
 void run_share(const Product& p, int64_t r0, int64_t r1, int64_t m0, int64_t m1) {
   if (r0 >= r1 || m0 >= m1) return;
   const Product s = token_slice(p, m0);
-  // The term's bytes are a few small arrays: ask for them now, so they arrive
-  // while the base rows stream instead of stalling the term afterwards.
-  if (p.term) prefetch_term(*p.term, r0, r1);
-  run_rows(s, r0, r1, m1 - m0);
-  if (!p.term) return;
-  const int kq = p.term->kq;
   const int64_t M = m1 - m0;
-  thread_local std::vector<float> t, d;
-  thread_local std::vector<int8_t> u;
-  t.resize(static_cast<size_t>(M) * kq);
-  u.resize(t.size());
-  d.resize(static_cast<size_t>(M));
-  Product a = token_slice(*p.term_a, m0);
-  a.Y = t.data();
-  a.ldy = kq;
-  run_rows(a, 0, kq, M);
-  for (int64_t m = 0; m < M; ++m) d[m] = low_rank_quantize_t(t.data() + m * kq, kq, u.data() + m * kq);
-  low_rank_expand(*p.term, u.data(), d.data(), M, s.Y, s.ldy, r0, r1);
+  if (!p.term) {
+    run_rows(s, r0, r1, M);
+    return;
+  }
+  const LowRank& lr = *p.term;
+  if (!p.term_q) prefetch_a(lr);  // A's few KB arrive while the first slice of base rows runs
+  prefetch_b(lr, r0, std::min(r1, r0 + (kTermAhead + 1) * kTermSlice));
+  int64_t r = r0, re = std::min(r1, r0 + kTermSlice);
+  run_rows(s, r, re, M);
+  const int8_t* q = p.term_q ? p.term_q + m0 * lr.kq : nullptr;
+  const float* d = p.term_d ? p.term_d + m0 : nullptr;
+  if (!q) {
+    thread_local std::vector<float> t, td;
+    thread_local std::vector<int8_t> tq;
+    t.resize(static_cast<size_t>(M) * lr.kq);
+    tq.resize(t.size());
+    td.resize(static_cast<size_t>(M));
+    Product a = token_slice(*p.term_a, m0);
+    a.Y = t.data();
+    a.ldy = lr.kq;
+    run_rows(a, 0, lr.kq, M);
+    for (int64_t m = 0; m < M; ++m) td[m] = low_rank_quantize_t(t.data() + m * lr.kq, lr.kq, tq.data() + m * lr.kq);
+    q = tq.data();
+    d = td.data();
+  }
+  for (;;) {
+    low_rank_expand(lr, q, d, M, s.Y, s.ldy, r, re);
+    if (re >= r1) break;
+    r = re;
+    re = std::min(r1, r + kTermSlice);
+    const int64_t ahead = r + kTermAhead * kTermSlice;
+    if (ahead < r1) prefetch_b(lr, ahead, std::min(r1, ahead + kTermSlice));
+    run_rows(s, r, re, M);
+  }
 }
 
 void run_products(const Product* products, size_t count, int64_t M, ThreadPool& pool) {
@@ -217,10 +253,11 @@ void run_products(const Product* products, size_t count, int64_t M, ThreadPool& 
   });
 }
 
-// A low-rank term's second half: t (M x kq, from A's product) quantized, then
-// expanded into its output. The quantization is M x kq values: the caller's.
+// A low-rank term's t (M x kq, from A's product in the first pass), its
+// quantized form (q, d: buffers of the caller's) and where it expands.
 struct Expansion {
-  const LowRank* lr;
+  const LowRank* lr;  // null once the term rides in its weight's product
+  int lr_kq;
   const float* t;
   int8_t* q;
   float* d;
@@ -228,13 +265,16 @@ struct Expansion {
   int64_t ldy;
 };
 
+// t's M rows quantized per token, into e.q and e.d.
+void quantize_t(const Expansion& e, int64_t M) {
+  const int kq = e.lr_kq;
+  for (int64_t m = 0; m < M; ++m) e.d[m] = low_rank_quantize_t(e.t + m * kq, kq, e.q + m * kq);
+}
+
+// Terms whose weight has no rows (low_rank_add): the expansion on its own, split by outputs.
 void run_expansions(const Expansion* ex, size_t count, int64_t M, ThreadPool& pool) {
   int64_t total = 0;
-  for (size_t i = 0; i < count; ++i) {
-    const Expansion& e = ex[i];
-    for (int64_t m = 0; m < M; ++m) e.d[m] = low_rank_quantize_t(e.t + m * e.lr->kq, e.lr->kq, e.q + m * e.lr->kq);
-    total += e.lr->out;
-  }
+  for (size_t i = 0; i < count; ++i) total += ex[i].lr->out;
   if (pool.size() == 1 || total * M < 256) {
     for (size_t i = 0; i < count; ++i) low_rank_expand(*ex[i].lr, ex[i].q, ex[i].d, M, ex[i].Y, ex[i].ldy, 0, ex[i].lr->out);
     return;
@@ -273,10 +313,10 @@ void check_low_rank(const LowRank* lr, const WeightView& W) {
 constexpr size_t kMaxWeights = 8;
 
 // Every product of one call: the weights that share X and their low-rank
-// terms. With few tokens a term rides inside its weight's product (each thread
-// projects with A and expands its own rows); otherwise, or where the weight has
-// no rows (low_rank_add), A's product joins the same pass and the expansion
-// takes a second.
+// terms. A term rides inside its weight's product, each thread expanding its
+// own rows slice by slice; with few tokens each thread also projects with A,
+// otherwise A's products run in a pass before. A weight without rows
+// (low_rank_add) takes a pass for A's product and one for the expansion.
 void multiply(const WeightView* const* Ws, size_t count, const float* X, int64_t M, int64_t ldx, float* const* ys,
               const int64_t* ldys, bool accumulate, const LowRank* const* lrs, ThreadPool& pool,
               MatmulScratch& scratch) {
@@ -311,9 +351,9 @@ void multiply(const WeightView* const* Ws, size_t count, const float* X, int64_t
     p.act_stride = s == kSlotNone ? static_cast<size_t>(ldx) * sizeof(float) : bufs.stride[s];
     return p;
   };
-  Product products[2 * kMaxWeights], term_a[kMaxWeights];
+  Product products[kMaxWeights], term_a[kMaxWeights], a_products[kMaxWeights];
   Expansion ex[kMaxWeights];
-  size_t n = 0, nex = 0, t_off = 0;
+  size_t n = 0, na = 0, nex = 0, t_off = 0;
   for (size_t i = 0; i < count; ++i) {
     const LowRank* lr = lrs ? lrs[i] : nullptr;
     const bool has_rows = Ws[i]->rows > 0;
@@ -325,14 +365,29 @@ void multiply(const WeightView* const* Ws, size_t count, const float* X, int64_t
       products[n - 1].term_a = &term_a[i];
       continue;
     }
+    // t for every token first (A's products in one pass), then the term rides
+    // in its weight's product, or (no rows: low_rank_add) expands on its own.
     float* t = scratch.lr_t.data() + t_off;
-    products[n++] = product_of(a_views[i], t, lr->kq, false);
-    ex[nex] = Expansion{lr, t, scratch.lr_q.data() + t_off, scratch.lr_d.data() + nex * M, ys[i], ldys[i]};
+    a_products[na++] = product_of(a_views[i], t, lr->kq, false);
+    ex[nex] = Expansion{lr, lr->kq, t, scratch.lr_q.data() + t_off, scratch.lr_d.data() + nex * M, ys[i], ldys[i]};
+    if (has_rows) {
+      products[n - 1].term = lr;
+      products[n - 1].term_q = ex[nex].q;
+      products[n - 1].term_d = ex[nex].d;
+      ex[nex].lr = nullptr;  // expanded inside its weight's product
+    }
     ++nex;
     t_off += static_cast<size_t>(M) * lr->kq;
   }
+  if (na > 0) {
+    run_products(a_products, na, M, pool);
+    for (size_t i = 0; i < nex; ++i) quantize_t(ex[i], M);
+  }
   run_products(products, n, M, pool);
-  if (nex > 0) run_expansions(ex, nex, M, pool);
+  size_t rest = 0;
+  for (size_t i = 0; i < nex; ++i)
+    if (ex[i].lr) ex[rest++] = ex[i];
+  if (rest > 0) run_expansions(ex, rest, M, pool);
 }
 
 }  // namespace
