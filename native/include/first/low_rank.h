@@ -19,8 +19,9 @@ struct WeightView;
 // Outputs per block of B, and the rank step of one integer dot (4 bytes a lane).
 constexpr int kLowRankBlock = 16;
 constexpr int kLowRankQuad = 4;
-// Up to this many tokens, each thread projects with A itself and expands its
-// own output rows in the base product's pass (no second pass over the threads).
+// Up to this many tokens, each thread projects with A itself (no extra pass
+// over the threads); beyond, A's products run in a pass before the base
+// product. Either way each thread expands its own output rows in that pass.
 constexpr int64_t kLowRankFusedRows = 16;
 
 struct LowRank {

@@ -185,9 +185,8 @@ Product token_slice(const Product& p, int64_t m0) {
 // Rows [r0, r1) of p for tokens [m0, m1), with its low-rank term on those rows
 // and tokens. The term's expansion follows the base rows a slice at a time,
 // while the slice's outputs are still in L1 and with B's bytes asked for a few
-// slices ahead, so they stream beside the weight's. (Expanded after all base
-// rows, B arrived in one burst that stalled on memory at decode, and at
-// prefill the outputs came back from L2: rank 8 cost x1.09-1.15 at decode.)
+// slices ahead, so they stream beside the weight's (expanded after all base
+// rows, B arrived in one burst, and at prefill the outputs came back from L2).
 // With few tokens each thread also projects t with A itself: rank dots per
 // token that every thread with rows repeats, cheaper than another pass.
 void run_share(const Product& p, int64_t r0, int64_t r1, int64_t m0, int64_t m1) {
