@@ -186,10 +186,22 @@ TEST(gelu_tanh_mul_matches_formula_within_f16_rounding) {
 }
 
 TEST(silu_mul_matches_formula) {
-  auto g = randn(33, 6, 3.f), u = randn(33, 7);
-  std::vector<float> o(33);
-  silu_mul(g.data(), u.data(), o.data(), 33);
-  for (int i = 0; i < 33; ++i) CHECK_NEAR(o[i], g[i] / (1 + std::exp(-double(g[i]))) * u[i], 1e-5);
+  // Every kernel set against the formula in double, odd lengths for the tails,
+  // and gates far out on both sides (exp(-g) overflows a float below -88).
+  quant_testing::on_every_kernel_set([] {
+    for (int n : {1, 7, 8, 15, 16, 17, 33, 100}) {
+      auto g = randn(n, 6 + n, 3.f), u = randn(n, 7 + n);
+      if (n >= 7) g[1] = 0.f, g[2] = -95.f, g[3] = 95.f, g[4] = -30.f, g[5] = 1e-6f, g[6] = -1e-6f;
+      std::vector<float> o(n);
+      silu_mul(g.data(), u.data(), o.data(), n);
+      for (int i = 0; i < n; ++i) {
+        const double ref = g[i] / (1 + std::exp(-double(g[i]))) * u[i];
+        // exp's argument reduction loses about |g| * 2^-24 of relative precision.
+        const double rel = 1e-6 * (1 + std::fabs(g[i]) / 8);
+        CHECK_NEAR(o[i], ref, rel * std::fabs(ref) + 1e-30) << "n=" << n << " g=" << g[i] << " isa=" << kernel_isa();
+      }
+    }
+  });
 }
 
 TEST(attention_over_paged_blocks_matches_reference) {

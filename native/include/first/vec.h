@@ -18,6 +18,8 @@ void vec_dot8_f32(const float* q, const float* k, int64_t ld, int64_t n, float* 
 void vec_weighted_rows_f32(const float* w, const float* x, int64_t ld, int rows, float* y, int64_t n);
 // x[i] = exp(x[i] * scale - shift) for i < n; returns the sum of the results.
 float vec_exp_scaled_f32(float* x, int64_t n, float scale, float shift);
+// out[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g)) (the SwiGLU MLP).
+void vec_silu_mul_f32(const float* gate, const float* up, float* out, int64_t n);
 
 #define FIRST_VEC_KERNELS                                                                    \
   float vec_dot_f32(const float* a, const float* b, int64_t n);                              \
@@ -26,7 +28,8 @@ float vec_exp_scaled_f32(float* x, int64_t n, float scale, float shift);
   void vec_dot8_f32(const float* q, const float* k, int64_t ld, int64_t n, float* out);       \
   void vec_weighted_rows_f32(const float* w, const float* x, int64_t ld, int rows, float* y, \
                              int64_t n);                                                     \
-  float vec_exp_scaled_f32(float* x, int64_t n, float scale, float shift);
+  float vec_exp_scaled_f32(float* x, int64_t n, float scale, float shift);                   \
+  void vec_silu_mul_f32(const float* gate, const float* up, float* out, int64_t n);
 
 namespace scalar {
 FIRST_VEC_KERNELS

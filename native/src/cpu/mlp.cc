@@ -2,15 +2,11 @@
 
 #include "first/ops.h"
 #include "first/quant.h"
+#include "first/vec.h"
 
 namespace first {
 
-void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    float g = gate[i];
-    out[i] = g / (1.0f + std::exp(-g)) * up[i];
-  }
-}
+void silu_mul(const float* gate, const float* up, float* out, int64_t n) { vec_silu_mul_f32(gate, up, out, n); }
 
 // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) with input and output
 // rounded to f16 inside (-10, 10), as llama.cpp's CPU GELU table gives it:

@@ -29,6 +29,9 @@ float vec_exp_scaled_f32(float* x, int64_t n, float scale, float shift) {
   for (int64_t i = 0; i < n; ++i) sum += (x[i] = std::exp(x[i] * scale - shift));
   return sum;
 }
+void vec_silu_mul_f32(const float* gate, const float* up, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
 }  // namespace scalar
 
 // Each entry point runs the best set in use: AVX-512, else AVX2, else scalar.
@@ -46,6 +49,9 @@ void vec_weighted_rows_f32(const float* w, const float* x, int64_t ld, int rows,
 }
 float vec_exp_scaled_f32(float* x, int64_t n, float scale, float shift) {
   return FIRST_VEC_DISPATCH(vec_exp_scaled_f32, x, n, scale, shift);
+}
+void vec_silu_mul_f32(const float* gate, const float* up, float* out, int64_t n) {
+  FIRST_VEC_DISPATCH(vec_silu_mul_f32, gate, up, out, n);
 }
 #undef FIRST_VEC_DISPATCH
 

@@ -134,5 +134,20 @@ float vec_exp_scaled_f32(float* x, int64_t n, float scale, float shift) {
   return s;
 }
 
+// sigmoid(g) from t = exp(-|g|), whose argument is never positive:
+// 1 / (1 + t) for g >= 0, t / (1 + t) below.
+void vec_silu_mul_f32(const float* gate, const float* up, float* out, int64_t n) {
+  const __m256 one = _mm256_set1_ps(1.f), sign = _mm256_set1_ps(-0.f);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 g = _mm256_loadu_ps(gate + i);
+    const __m256 t = exp_nonpositive(_mm256_or_ps(g, sign));  // -|g|
+    const __m256 neg = _mm256_cmp_ps(g, _mm256_setzero_ps(), _CMP_LT_OQ);
+    const __m256 sig = _mm256_div_ps(_mm256_blendv_ps(one, t, neg), _mm256_add_ps(one, t));
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_mul_ps(g, sig), _mm256_loadu_ps(up + i)));
+  }
+  for (; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
 }  // namespace avx2
 }  // namespace first

@@ -115,5 +115,19 @@ float vec_exp_scaled_f32(float* x, int64_t n, float scale, float shift) {
   return _mm512_reduce_add_ps(sum);
 }
 
+// sigmoid(g) from t = exp(-|g|), whose argument is never positive:
+// 1 / (1 + t) for g >= 0, t / (1 + t) below.
+void vec_silu_mul_f32(const float* gate, const float* up, float* out, int64_t n) {
+  const __m512 one = _mm512_set1_ps(1.f);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? __mmask16(0xFFFF) : tail_mask(n - i);
+    const __m512 g = _mm512_maskz_loadu_ps(m, gate + i);
+    const __m512 t = exp_nonpositive(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_abs_ps(g)));
+    const __mmask16 neg = _mm512_cmp_ps_mask(g, _mm512_setzero_ps(), _CMP_LT_OQ);
+    const __m512 sig = _mm512_div_ps(_mm512_mask_blend_ps(neg, one, t), _mm512_add_ps(one, t));
+    _mm512_mask_storeu_ps(out + i, m, _mm512_mul_ps(_mm512_mul_ps(g, sig), _mm512_maskz_loadu_ps(m, up + i)));
+  }
+}
+
 }  // namespace avx512
 }  // namespace first
