@@ -119,6 +119,23 @@ void Engine::begin_batch(const std::vector<BatchEntry>& in) {
   for (const auto& e : entries) kv_.truncate(e.seq, e.pos0);
   entries_ = std::move(entries);
   n_rows_ = rows;
+  rope_angles_ready_[0] = rope_angles_ready_[1] = false;
+}
+
+const float* Engine::rope_angles(bool sliding) {
+  const Rope& rope = sliding ? rope_sliding_ : rope_;
+  std::vector<float>& table = rope_angles_[sliding];
+  const int half = rope.rope_dim / 2;
+  if (!rope_angles_ready_[sliding]) {
+    grow(table, static_cast<size_t>(n_rows_) * 2 * half);
+    for (const Entry& en : entries_)
+      for (int i = 0; i < en.n; ++i) {
+        float* row = table.data() + (en.row0 + i) * 2 * half;
+        rope.angles(en.pos0 + i, row, row + half);
+      }
+    rope_angles_ready_[sliding] = true;
+  }
+  return table.data();
 }
 
 void Engine::run_layer(int layer, const std::vector<int>& which) {
@@ -221,6 +238,8 @@ void Engine::layer_forward(int layer, float* x, int64_t n, const std::vector<int
   // cache, values copied straight in.
   const bool sliding = c.sliding(layer);
   const Rope& rope = sliding ? rope_sliding_ : rope_;
+  const float* angles = rope_angles(sliding);
+  const int half = rope.rope_dim / 2;
   AttentionBatch ab;
   ab.scale = c.query_scale();
   ab.window = sliding ? c.sliding_window : 0;
@@ -235,8 +254,9 @@ void Engine::layer_forward(int layer, float* x, int64_t n, const std::vector<int
     const Entry& en = entries_[e];
     for (int i = 0; i < en.n; ++i, ++r) {
       const int pos = en.pos0 + i;
-      rope.apply(q_.data() + r * qd, c.n_heads, pos);
-      rope.apply_to(k_.data() + r * kvd, kv_.k_row(en.seq, layer, pos), c.n_kv_heads, pos);
+      const float* cs = angles + (en.row0 + i) * 2 * half;
+      rope.rotate(q_.data() + r * qd, q_.data() + r * qd, c.n_heads, cs, cs + half);
+      rope.rotate(k_.data() + r * kvd, kv_.k_row(en.seq, layer, pos), c.n_kv_heads, cs, cs + half);
       std::memcpy(kv_.v_row(en.seq, layer, pos), v_.data() + r * kvd, sizeof(float) * kvd);
       ab.seq.push_back(en.seq);
       ab.n_ctx.push_back(pos + 1);

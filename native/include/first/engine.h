@@ -112,6 +112,11 @@ class Engine {
   ThreadPool pool_;
   KvCache kv_;
   Rope rope_, rope_sliding_;  // full-attention and sliding-window layers
+  // This batch's RoPE cosines and sines per row (rope_dim/2 of each), for
+  // each rope: computed at the first layer that needs them, not per layer.
+  std::vector<float> rope_angles_[2];
+  bool rope_angles_ready_[2] = {false, false};
+  const float* rope_angles(bool sliding);
   int ctx_len_;
   std::vector<int> seq_len_;  // by sequence id; -1 = free
 

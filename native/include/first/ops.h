@@ -23,6 +23,11 @@ struct Rope {
        RopeStyle style = RopeStyle::Adjacent);
   void apply(float* x, int n_heads, int pos) const;                 // in place
   void apply_to(const float* x, float* out, int n_heads, int pos) const;  // out = rope(x)
+  // The two halves of apply_to, for callers that rotate many heads (or many
+  // layers) at one position: its rope_dim/2 cosines and sines, then the
+  // rotation with them.
+  void angles(int pos, float* cs, float* sn) const;
+  void rotate(const float* x, float* out, int n_heads, const float* cs, const float* sn) const;
 };
 
 // out = silu(gate) * up, n floats.

@@ -14,14 +14,16 @@ Rope::Rope(int head_dim_, int rope_dim_, float base, float pos_scale, const std:
   }
 }
 
-void Rope::apply_to(const float* x, float* out, int n_heads, int pos) const {
-  const int half = rope_dim / 2;
-  float cs[256], sn[256];  // rope_dim/2 <= head_dim/2; head_dim is checked <= 512 at load
-  for (int i = 0; i < half; ++i) {
-    double theta = pos * inv_freq[i];
+void Rope::angles(int pos, float* cs, float* sn) const {
+  for (int i = 0; i < rope_dim / 2; ++i) {
+    const double theta = pos * inv_freq[i];
     cs[i] = static_cast<float>(std::cos(theta));
     sn[i] = static_cast<float>(std::sin(theta));
   }
+}
+
+void Rope::rotate(const float* x, float* out, int n_heads, const float* cs, const float* sn) const {
+  const int half = rope_dim / 2;
   // Pair i is dims (i0, i1): adjacent, or split across the two halves.
   const int step = style == RopeStyle::Adjacent ? 2 : 1;
   const int other = style == RopeStyle::Adjacent ? 1 : half;
@@ -36,6 +38,12 @@ void Rope::apply_to(const float* x, float* out, int n_heads, int pos) const {
     }
     for (int i = rope_dim; i < head_dim; ++i) oh[i] = xh[i];
   }
+}
+
+void Rope::apply_to(const float* x, float* out, int n_heads, int pos) const {
+  float cs[256], sn[256];  // rope_dim/2 <= head_dim/2; head_dim is checked <= 512 at load
+  angles(pos, cs, sn);
+  rotate(x, out, n_heads, cs, sn);
 }
 
 void Rope::apply(float* x, int n_heads, int pos) const { apply_to(x, x, n_heads, pos); }
