@@ -255,8 +255,8 @@ void run_products(const Product* products, size_t count, int64_t M, ThreadPool& 
 // A low-rank term's t (M x kq, from A's product in the first pass), its
 // quantized form (q, d: buffers of the caller's) and where it expands.
 struct Expansion {
-  const LowRank* lr;  // null once the term rides in its weight's product
-  int lr_kq;
+  const LowRank* lr;
+  bool in_product;  // expanded inside its weight's product, not on its own
   const float* t;
   int8_t* q;
   float* d;
@@ -266,7 +266,7 @@ struct Expansion {
 
 // t's M rows quantized per token, into e.q and e.d.
 void quantize_t(const Expansion& e, int64_t M) {
-  const int kq = e.lr_kq;
+  const int kq = e.lr->kq;
   for (int64_t m = 0; m < M; ++m) e.d[m] = low_rank_quantize_t(e.t + m * kq, kq, e.q + m * kq);
 }
 
@@ -368,12 +368,11 @@ void multiply(const WeightView* const* Ws, size_t count, const float* X, int64_t
     // in its weight's product, or (no rows: low_rank_add) expands on its own.
     float* t = scratch.lr_t.data() + t_off;
     a_products[na++] = product_of(a_views[i], t, lr->kq, false);
-    ex[nex] = Expansion{lr, lr->kq, t, scratch.lr_q.data() + t_off, scratch.lr_d.data() + nex * M, ys[i], ldys[i]};
+    ex[nex] = Expansion{lr, has_rows, t, scratch.lr_q.data() + t_off, scratch.lr_d.data() + nex * M, ys[i], ldys[i]};
     if (has_rows) {
       products[n - 1].term = lr;
       products[n - 1].term_q = ex[nex].q;
       products[n - 1].term_d = ex[nex].d;
-      ex[nex].lr = nullptr;  // expanded inside its weight's product
     }
     ++nex;
     t_off += static_cast<size_t>(M) * lr->kq;
@@ -385,7 +384,7 @@ void multiply(const WeightView* const* Ws, size_t count, const float* X, int64_t
   run_products(products, n, M, pool);
   size_t rest = 0;
   for (size_t i = 0; i < nex; ++i)
-    if (ex[i].lr) ex[rest++] = ex[i];
+    if (!ex[i].in_product) ex[rest++] = ex[i];
   if (rest > 0) run_expansions(ex, rest, M, pool);
 }
 

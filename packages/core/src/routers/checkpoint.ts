@@ -58,12 +58,11 @@ export function loadRouters(dir: string, model?: ModelIdentity): { data: RouterS
   if (!Array.isArray(json.exempt) || json.exempt.some((l) => !Number.isInteger(l) || l < 0 || l >= b.nLayers))
     throw bad(`exempt must list layers in 0..${b.nLayers - 1}`);
   if (!(typeof json.threshold === "number" && json.threshold >= 0 && json.threshold <= 1)) throw bad("threshold must be in [0, 1]");
+  const exempt = new Set(json.exempt);
   const w = json.withoutAdapter;
-  if (w !== undefined) {
-    const always = new Set(json.exempt).size; // the exempt layers always run
-    if (!isObject(w) || !Number.isSafeInteger(w.layerBudget) || w.layerBudget < always || w.layerBudget > b.nLayers)
-      throw bad(`withoutAdapter.layerBudget must be an integer in ${always}..${b.nLayers}`);
-  }
+  // The exempt layers always run, so no budget can be below their count.
+  if (w !== undefined && (!isObject(w) || !Number.isSafeInteger(w.layerBudget) || w.layerBudget < exempt.size || w.layerBudget > b.nLayers))
+    throw bad(`withoutAdapter.layerBudget must be an integer in ${exempt.size}..${b.nLayers}`);
 
   if (model) {
     const mismatch: string[] = [];
@@ -84,7 +83,6 @@ export function loadRouters(dir: string, model?: ModelIdentity): { data: RouterS
       throw new RouterLoadError(`${stPath}: tensor ${name} has shape [${t.shape}], expected [${shape}]`);
     return t.data;
   };
-  const exempt = new Set(json.exempt);
   const layers: (RouterWeights | null)[] = [];
   for (let l = 0; l < b.nLayers; l++) {
     if (exempt.has(l)) {
