@@ -6,7 +6,9 @@
 #include "first/matmul.h"
 
 #include <algorithm>
+#include <atomic>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "first/error.h"
@@ -93,11 +95,16 @@ struct Product {
   int64_t ldy;
   bool accumulate;
   // A low-rank term added to the rows each thread computes. With few tokens
-  // the thread projects with A itself (term_a: A's product, Y unused); with
-  // more, t was projected and quantized in an earlier pass (term_q, term_d:
-  // M x kq values and M scales, for all of p's tokens).
+  // the threads project with A themselves (term_a: A's product, Y unused):
+  // when they split the weight's rows, each projects its share of t's rows
+  // into term_t (M x kq, shared) and counts itself in term_parts, so A is
+  // read once, not once per thread. With more tokens, t was projected and
+  // quantized in an earlier pass (term_q, term_d: M x kq values and M scales,
+  // for all of p's tokens).
   const LowRank* term = nullptr;
   const struct Product* term_a = nullptr;
+  float* term_t = nullptr;
+  std::atomic<int>* term_parts = nullptr;
   const int8_t* term_q = nullptr;
   const float* term_d = nullptr;
 };
@@ -156,12 +163,6 @@ void prefetch_bytes(const void* p, size_t n) {
   for (size_t i = 0; i < n; i += 64) __builtin_prefetch(c + i);
 }
 
-void prefetch_a(const LowRank& lr) {
-  const WeightView a = lr.a_view();
-  if (a.row_groups) prefetch_bytes(a.row_groups, row_group_bytes(a.type, a.cols) * (a.rows / kRowGroup));
-  else prefetch_bytes(a.data, a.row_bytes * a.rows);
-}
-
 // B's blocks for outputs [o0, o1), o0 a multiple of kLowRankBlock.
 void prefetch_b(const LowRank& lr, int64_t o0, int64_t o1) {
   prefetch_bytes(lr.block(o0), static_cast<size_t>((o1 - o0 + kLowRankBlock - 1) / kLowRankBlock) * lr.block_bytes());
@@ -182,15 +183,51 @@ Product token_slice(const Product& p, int64_t m0) {
   return s;
 }
 
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// Part `part` of `nparts` of a shared projection: this thread's rows of
+// t = A x for all M tokens, written into p.term_t, then counted.
+void project_t_part(const Product& p, int64_t M, int part, int nparts) {
+  const LowRank& lr = *p.term;
+  int64_t k0, k1;
+  share_of(lr.kq, part, nparts, kLowRankQuad, &k0, &k1);
+  if (k0 < k1) {
+    const WeightView a = row_range(*p.term_a->W, k0, k1 - k0);
+    Product pa = *p.term_a;
+    pa.W = &a;
+    pa.Y = p.term_t + k0;
+    pa.ldy = lr.kq;
+    run_rows(pa, 0, k1 - k0, M);
+  }
+  p.term_parts->fetch_add(1, std::memory_order_release);
+}
+
+// Waits until all nparts threads have written their rows of p.term_t. No
+// thread waits before writing its own, so none can wait for another forever.
+void wait_for_t(const Product& p, int nparts) {
+  for (int spins = 1; p.term_parts->load(std::memory_order_acquire) < nparts; ++spins) {
+    cpu_relax();
+    if (spins % 256 == 0) std::this_thread::yield();
+  }
+}
+
 // Rows [r0, r1) of p for tokens [m0, m1), with its low-rank term on those rows
 // and tokens. The term's expansion follows the base rows a slice at a time,
 // while the slice's outputs are still in L1 and with B's bytes asked for a few
 // slices ahead, so they stream beside the weight's (expanded after all base
 // rows, B arrived in one burst, and at prefill the outputs came back from L2).
-// With few tokens each thread also projects t with A itself: rank dots per
-// token that every thread with rows repeats, cheaper than another pass.
-void run_share(const Product& p, int64_t r0, int64_t r1, int64_t m0, int64_t m1) {
-  if (r0 >= r1 || m0 >= m1) return;
+// With few tokens the threads also project t with A themselves: alone, every
+// rank's dot; as part `part` of `nparts` threads that split p's rows, their
+// share of t's rows (shared through p.term_t), even with no rows of their own.
+void run_share(const Product& p, int64_t r0, int64_t r1, int64_t m0, int64_t m1, int part = 0, int nparts = 1) {
+  if (m0 >= m1) return;
+  const bool shared_t = p.term && !p.term_q && p.term_t && nparts > 1;
+  if (shared_t) project_t_part(p, m1 - m0, part, nparts);
+  if (r0 >= r1) return;
   const Product s = token_slice(p, m0);
   const int64_t M = m1 - m0;
   if (!p.term) {
@@ -198,23 +235,29 @@ void run_share(const Product& p, int64_t r0, int64_t r1, int64_t m0, int64_t m1)
     return;
   }
   const LowRank& lr = *p.term;
-  if (!p.term_q) prefetch_a(lr);  // A's few KB arrive while the first slice of base rows runs
   prefetch_b(lr, r0, std::min(r1, r0 + (kTermAhead + 1) * kTermSlice));
   int64_t r = r0, re = std::min(r1, r0 + kTermSlice);
   run_rows(s, r, re, M);
   const int8_t* q = p.term_q ? p.term_q + m0 * lr.kq : nullptr;
   const float* d = p.term_d ? p.term_d + m0 : nullptr;
   if (!q) {
-    thread_local std::vector<float> t, td;
+    thread_local std::vector<float> own_t, td;
     thread_local std::vector<int8_t> tq;
-    t.resize(static_cast<size_t>(M) * lr.kq);
-    tq.resize(t.size());
+    tq.resize(static_cast<size_t>(M) * lr.kq);
     td.resize(static_cast<size_t>(M));
-    Product a = token_slice(*p.term_a, m0);
-    a.Y = t.data();
-    a.ldy = lr.kq;
-    run_rows(a, 0, lr.kq, M);
-    for (int64_t m = 0; m < M; ++m) td[m] = low_rank_quantize_t(t.data() + m * lr.kq, lr.kq, tq.data() + m * lr.kq);
+    const float* t;
+    if (shared_t) {
+      wait_for_t(p, nparts);
+      t = p.term_t;
+    } else {
+      own_t.resize(tq.size());
+      Product a = token_slice(*p.term_a, m0);
+      a.Y = own_t.data();
+      a.ldy = lr.kq;
+      run_rows(a, 0, lr.kq, M);
+      t = own_t.data();
+    }
+    for (int64_t m = 0; m < M; ++m) td[m] = low_rank_quantize_t(t + m * lr.kq, lr.kq, tq.data() + m * lr.kq);
     q = tq.data();
     d = td.data();
   }
@@ -247,7 +290,7 @@ void run_products(const Product* products, size_t count, int64_t M, ThreadPool& 
       }
       int64_t r0, r1;
       share_of(p.W->rows, t, nt, uses_groups(p) || p.term ? kRowGroup : 4, &r0, &r1);
-      run_share(p, r0, r1, 0, M);
+      run_share(p, r0, r1, 0, M, t, nt);
     }
   });
 }
@@ -333,7 +376,7 @@ void multiply(const WeightView* const* Ws, size_t count, const float* X, int64_t
     if (!lrs || !lrs[i]) continue;
     a_views[i] = lrs[i]->a_view();
     need(a_views[i].type);
-    if (!fused || Ws[i]->rows == 0) t_floats += static_cast<size_t>(M) * lrs[i]->kq;
+    if (!fused || Ws[i]->rows == 0 || pool.size() > 1) t_floats += static_cast<size_t>(M) * lrs[i]->kq;
   }
   ActBuffers bufs;
   prepare_buffers(needed, M, Ws[0]->cols, scratch, &bufs);
@@ -351,6 +394,7 @@ void multiply(const WeightView* const* Ws, size_t count, const float* X, int64_t
     return p;
   };
   Product products[kMaxWeights], term_a[kMaxWeights], a_products[kMaxWeights];
+  std::atomic<int> term_parts[kMaxWeights];
   Expansion ex[kMaxWeights];
   size_t n = 0, na = 0, nex = 0, t_off = 0;
   for (size_t i = 0; i < count; ++i) {
@@ -362,6 +406,12 @@ void multiply(const WeightView* const* Ws, size_t count, const float* X, int64_t
       term_a[i] = product_of(a_views[i], nullptr, lr->kq, false);
       products[n - 1].term = lr;
       products[n - 1].term_a = &term_a[i];
+      if (pool.size() > 1) {
+        term_parts[i].store(0, std::memory_order_relaxed);
+        products[n - 1].term_t = scratch.lr_t.data() + t_off;
+        products[n - 1].term_parts = &term_parts[i];
+        t_off += static_cast<size_t>(M) * lr->kq;
+      }
       continue;
     }
     // t for every token first (A's products in one pass), then the term rides
