@@ -44,14 +44,15 @@ WeightView view_of(TensorType t, int64_t rows, int64_t cols, const std::vector<u
   return WeightView{t, rows, cols, data.data(), row_bytes(t, cols)};
 }
 
-// B's int8 value and scale for output o, read back from the documented layout.
+// B's int8 value and scale for output o, read back from the documented layout
+// (blocks of 16 outputs: kq * 16 values, then 16 f16 scales in scale_unit).
 int b_at(const LowRank& lr, int64_t o, int k) {
-  return lr.B[(o / 16) * (lr.kq * 16 + 64) + (k / 4) * 64 + (o % 16) * 4 + k % 4];
+  return lr.B[(o / 16) * (lr.kq * 16 + 32) + (k / 4) * 64 + (o % 16) * 4 + k % 4];
 }
-float scale_at(const LowRank& lr, int64_t o) {
-  float s;
-  std::memcpy(&s, lr.B.data() + (o / 16) * (lr.kq * 16 + 64) + lr.kq * 16 + (o % 16) * 4, 4);
-  return s;
+double scale_at(const LowRank& lr, int64_t o) {
+  uint16_t s;
+  std::memcpy(&s, lr.B.data() + (o / 16) * (lr.kq * 16 + 32) + lr.kq * 16 + (o % 16) * 2, 2);
+  return static_cast<double>(f16_to_f32(s)) * lr.scale_unit;
 }
 
 }  // namespace
@@ -116,29 +117,34 @@ TEST(low_rank_expand_kernels_match_integer_reference) {
 
 TEST(low_rank_term_is_close_to_the_f32_product) {
   // int8 A, x, t and B: the term keeps within 2% of the f32 product (RMS over
-  // the outputs), on a LoRA-sized case and on an F32-A case (in not whole blocks).
+  // the outputs), on a LoRA-sized case and on an F32-A case (in not whole
+  // blocks), and with a B so small that its scales are below f16's normal
+  // range (they are kept relative to the largest).
   ThreadPool pool(2);
   MatmulScratch scratch;
   for (KernelSet set : kernel_sets_here()) {
     set_kernel_limit(set);
     for (int64_t in : {int64_t{576}, int64_t{40}}) {
       for (int rank : {8, 16}) {
-        const int64_t out = 192, M = 5;
-        Factors f = random_factors(rank, in, out, 2.f, 300 + rank);
-        const LowRank lr = make_low_rank(rank, in, out, f.scale, f.A.data(), f.B.data());
-        CHECK(lr.a_type == (in % 32 == 0 ? TensorType::Q8_0 : TensorType::F32));
-        auto X = random_floats(M * in, 400);
-        std::vector<float> Y(M * out, 0.f);
-        low_rank_add(lr, X.data(), M, in, Y.data(), out, pool, scratch);
-        for (int64_t m = 0; m < M; ++m) {
-          const auto want = f32_term(f, X.data() + m * in);
-          double err = 0, norm = 0;
-          for (int64_t o = 0; o < out; ++o) {
-            err += (Y[m * out + o] - want[o]) * (Y[m * out + o] - want[o]);
-            norm += want[o] * want[o];
+        for (float b_size : {1.f, 1e-5f}) {
+          const int64_t out = 192, M = 5;
+          Factors f = random_factors(rank, in, out, 2.f, 300 + rank);
+          for (float& b : f.B) b *= b_size;
+          const LowRank lr = make_low_rank(rank, in, out, f.scale, f.A.data(), f.B.data());
+          CHECK(lr.a_type == (in % 32 == 0 ? TensorType::Q8_0 : TensorType::F32));
+          auto X = random_floats(M * in, 400);
+          std::vector<float> Y(M * out, 0.f);
+          low_rank_add(lr, X.data(), M, in, Y.data(), out, pool, scratch);
+          for (int64_t m = 0; m < M; ++m) {
+            const auto want = f32_term(f, X.data() + m * in);
+            double err = 0, norm = 0;
+            for (int64_t o = 0; o < out; ++o) {
+              err += (Y[m * out + o] - want[o]) * (Y[m * out + o] - want[o]);
+              norm += want[o] * want[o];
+            }
+            CHECK(std::sqrt(err / norm) < 0.02) << "relative RMS error " << std::sqrt(err / norm) << " in=" << in
+                                                << " rank=" << rank << " B size " << b_size << " isa=" << kernel_isa();
           }
-          CHECK(std::sqrt(err / norm) < 0.02) << "relative RMS error " << std::sqrt(err / norm) << " in=" << in
-                                              << " rank=" << rank << " isa=" << kernel_isa();
         }
       }
     }

@@ -1,8 +1,8 @@
 // A low-rank correction y += scale * B (A x): the inference form of a LoRA
 // adapter, in int8. A is kept as Q8_0 rows, so its projection t = A x runs on
 // the same quantized x and tile kernels as the base weight. t is then
-// quantized to int8 per token, and B, int8 with one scale per output, expands
-// it with integer dot products (vpdpbusd / maddubs). Decoding reads every
+// quantized to int8 per token, and B, int8 with one f16 scale per output,
+// expands it with integer dot products (vpdpbusd / maddubs). Decoding reads every
 // adapter byte once per token, so int8 halves what f16 cost, and prefill runs
 // the term at the int8 rate of the base weights instead of an f32 GEMM's.
 #pragma once
@@ -35,14 +35,19 @@ struct LowRank {
   // B in blocks of kLowRankBlock outputs (out padded with zero rows), each one
   // contiguous run that decoding streams: first the int8 values, element (o, k)
   // at (k / 4) * 64 + (o % 16) * 4 + k % 4 (one 64-byte load holds 4 ranks of
-  // 16 outputs), then the 16 outputs' f32 scales (scale * max |B row| / 127).
+  // 16 outputs), then the 16 outputs' scales as f16 in units of scale_unit:
+  // output o's scale, scale * max |B row o| / 127, is f16 * scale_unit. The
+  // unit is the term's largest scale, so every scale that matters is a normal
+  // f16 (rounded by at most 2^-11), and the scales take 2 bytes an output, not 4.
   std::vector<int8_t> B;
+  float scale_unit = 0.f;
 
-  size_t block_bytes() const { return static_cast<size_t>(kq) * kLowRankBlock + kLowRankBlock * sizeof(float); }
+  size_t block_bytes() const { return static_cast<size_t>(kq) * kLowRankBlock + kLowRankBlock * sizeof(uint16_t); }
   const int8_t* block(int64_t o) const { return B.data() + static_cast<size_t>(o / kLowRankBlock) * block_bytes(); }
-  const float* block_scales(int64_t o) const {
-    return reinterpret_cast<const float*>(block(o) + static_cast<size_t>(kq) * kLowRankBlock);
+  const uint16_t* block_scales(int64_t o) const {
+    return reinterpret_cast<const uint16_t*>(block(o) + static_cast<size_t>(kq) * kLowRankBlock);
   }
+  float output_scale(int64_t o) const;  // output o's scale in f32
   // A as a weight of kq rows (the projection's output is kq wide).
   WeightView a_view() const;
 };

@@ -47,21 +47,34 @@ LowRank make_low_rank(int rank, int64_t in, int64_t out, float scale, const floa
     RowGroups g = make_row_groups(lr.a_view());
     lr.a_groups = std::shared_ptr<uint8_t>(g.data.release(), RowGroups::Free{});
   }
-  // B: one scale per output row (its largest |value| maps to 127).
+  // B: one scale per output row (its largest |value| maps to 127), stored as
+  // f16 relative to the largest scale of all rows.
   const int64_t blocks = (out + kLowRankBlock - 1) / kLowRankBlock;
   lr.B.assign(static_cast<size_t>(blocks) * lr.block_bytes(), 0);
+  std::vector<float> d(static_cast<size_t>(out));
+  float d_max = 0.f;
+  for (int64_t o = 0; o < out; ++o) {
+    float amax = 0.f;
+    for (int k = 0; k < rank; ++k) amax = std::max(amax, std::fabs(B[o * rank + k]));
+    d[o] = amax / 127.f;
+    d_max = std::max(d_max, d[o]);
+  }
+  lr.scale_unit = scale * d_max;
   for (int64_t o = 0; o < out; ++o) {
     const float* b = B + o * rank;
-    float amax = 0.f;
-    for (int k = 0; k < rank; ++k) amax = std::max(amax, std::fabs(b[k]));
-    const float d = amax / 127.f;
-    const float id = d != 0.f ? 1.f / d : 0.f;
+    const float id = d[o] != 0.f ? 1.f / d[o] : 0.f;
     int8_t* blk = lr.B.data() + static_cast<size_t>(o / kLowRankBlock) * lr.block_bytes();
     for (int k = 0; k < rank; ++k) blk[in_block(o, k)] = static_cast<int8_t>(quant::round_even(b[k] * id));
-    const float s = scale * d;
-    std::memcpy(blk + static_cast<size_t>(lr.kq) * kLowRankBlock + (o % kLowRankBlock) * sizeof(float), &s, sizeof s);
+    const uint16_t s = f32_to_f16(d_max != 0.f ? d[o] / d_max : 0.f);
+    std::memcpy(blk + static_cast<size_t>(lr.kq) * kLowRankBlock + (o % kLowRankBlock) * sizeof s, &s, sizeof s);
   }
   return lr;
+}
+
+float LowRank::output_scale(int64_t o) const {
+  uint16_t s;
+  std::memcpy(&s, block_scales(o) + o % kLowRankBlock, sizeof s);
+  return f16_to_f32(s) * scale_unit;
 }
 
 float low_rank_quantize_t(const float* t, int kq, int8_t* q) {
@@ -81,7 +94,7 @@ void low_rank_expand(const LowRank& lr, const int8_t* q, const float* d, int64_t
       const int8_t* blk = lr.block(o);
       int32_t s = 0;
       for (int k = 0; k < lr.kq; ++k) s += static_cast<int32_t>(q[m * lr.kq + k]) * blk[in_block(o, k)];
-      Y[m * ldy + o] += static_cast<float>(s) * (d[m] * lr.block_scales(o)[o % kLowRankBlock]);
+      Y[m * ldy + o] += static_cast<float>(s) * (d[m] * lr.output_scale(o));
     }
 }
 }  // namespace scalar

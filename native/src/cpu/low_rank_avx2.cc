@@ -20,7 +20,9 @@ void low_rank_expand(const LowRank& lr, const int8_t* q, const float* d, int64_t
     // Outputs o..o+7 are one half of their block: bytes [0, 32) or [32, 64) of each 64-byte quad.
     const int half = static_cast<int>(o % kLowRankBlock);
     const int8_t* b = lr.block(o) + half * kLowRankQuad;
-    const __m256 bs = _mm256_loadu_ps(lr.block_scales(o) + half);
+    const __m256 bs = _mm256_mul_ps(
+        _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(lr.block_scales(o) + half))),
+        _mm256_set1_ps(lr.scale_unit));
     for (int64_t m = 0; m < M; ++m) {
       const int8_t* qm = q + m * kq;
       __m256i acc = _mm256_setzero_si256();

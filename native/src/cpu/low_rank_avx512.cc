@@ -4,7 +4,8 @@
 // the block's 128 * sum_k B, computed once per block, starts each token's sum:
 // per token and quad that is one broadcast and one vpdpbusd, the rest of the
 // work shared by the block's tokens. The block's scales follow its values in
-// the same stream; the tail is masked.
+// the same stream (f16, widened and put in the term's unit once per block);
+// the tail is masked.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -23,7 +24,9 @@ void low_rank_expand(const LowRank& lr, const int8_t* q, const float* d, int64_t
     const int n = static_cast<int>(std::min<int64_t>(kLowRankBlock, o1 - o));
     const __mmask16 mask = static_cast<__mmask16>((1u << n) - 1);
     const int8_t* b = lr.block(o);
-    const __m512 bs = _mm512_loadu_ps(lr.block_scales(o));
+    const __m512 bs = _mm512_mul_ps(
+        _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(lr.block_scales(o)))),
+        _mm512_set1_ps(lr.scale_unit));
     __m512i bias = _mm512_setzero_si512();  // 128 * sum_k B[o][k]
     for (int j = 0; j < nq; ++j) bias = _mm512_dpbusd_epi32(bias, offset, _mm512_loadu_si512(b + j * 64));
     const __m512i start = _mm512_sub_epi32(_mm512_setzero_si512(), bias);
