@@ -3,14 +3,17 @@
 //
 //   perf record -e cpu-clock -g -- node benchmarks/dist/profile-target.js --phase decode --prompt-tokens 16 --tokens 256
 //   valgrind --tool=callgrind node benchmarks/dist/profile-target.js --prompt-tokens 32 --tokens 16
+// --lora DIR runs with a PEFT adapter on every layer (unmerged, as the engine
+// applies it), to see what the adapter's work costs.
 import { performance } from "node:perf_hooks";
 import { AddonDecoder, argmax, openAddon } from "./addon-decode.js";
 import { fail, intOption, parseOptions } from "./cli.js";
+import { loraShapeFromConfig, readPeftAdapter } from "@first/core";
 import { benchmarkModel } from "./model-path.js";
 import { promptText } from "./prompt-text.js";
 
 const USAGE =
-  "usage: node benchmarks/dist/profile-target.js [--model M] [--threads 1] [--prompt-tokens 128] [--tokens 128] [--phase prefill|decode|both]";
+  "usage: node benchmarks/dist/profile-target.js [--model M] [--threads 1] [--prompt-tokens 128] [--tokens 128] [--phase prefill|decode|both] [--lora DIR]";
 
 const args = parseOptions(
   {
@@ -20,6 +23,7 @@ const args = parseOptions(
     tokens: { type: "string" },
     phase: { type: "string" },
     "data-dir": { type: "string" },
+    lora: { type: "string" },
   },
   USAGE,
 );
@@ -33,6 +37,10 @@ async function main(): Promise<void> {
   const modelPath = await benchmarkModel(args.model);
   const contextLength = Math.ceil((promptTokens + nTokens + 1) / 256) * 256;
   const { engine, config, tokenizer } = openAddon(modelPath, threads, contextLength, 1);
+  if (args.lora) {
+    const adapter = readPeftAdapter(args.lora, loraShapeFromConfig(config));
+    for (const p of adapter.pairs) engine.setLora(p.layer, p.module, p.a, p.b, adapter.scale);
+  }
   const decoder = new AddonDecoder(engine, config.nLayers, config.vocabSize);
   const ids = tokenizer.encode(promptText(promptTokens * 12, args["data-dir"]).text, { addSpecial: true, parseSpecial: false });
   if (ids.length < promptTokens) fail(`the prompt text has only ${ids.length} tokens`);
