@@ -44,9 +44,12 @@ export class AddonDecoder {
     this.logitsBuf = new Float32Array(vocab);
   }
 
-  /** Evaluates `tokens` on `seq` through every layer; returns the next-token logits (a reused buffer). */
-  step(seq: number, tokens: Int32Array): Float32Array {
-    this.engine.beginBatch([{ seq, tokens }]);
+  /**
+   * Evaluates `tokens` on `seq` through every layer; returns the next-token logits (a reused buffer).
+   * `adapter` names the engine's adapter for this step (0: the base model); without it, the default.
+   */
+  step(seq: number, tokens: Int32Array, adapter?: number): Float32Array {
+    this.engine.beginBatch([adapter === undefined ? { seq, tokens } : { seq, tokens, adapter }]);
     for (let l = 0; l < this.nLayers; l++) this.engine.runLayer(l, this.run.subarray(0, 1));
     const out = this.engine.logits(true, this.logitsBuf);
     this.engine.commitBatch();

@@ -1,9 +1,12 @@
-// What a LoRA adapter costs at inference, at equal layers: one model, two
-// engines (one with the adapter), the same prompt prefilled and the same
-// number of greedy steps decoded on each, alternating rep by rep, through
-// the addon directly (no sampling, no worker), at each thread count. Reports
-// the median decode step and prefill time per prompt token of each, and
-// their ratio (the adapter's cost).
+// What a LoRA adapter costs at inference, at equal layers: one engine that
+// holds the adapter, two sequences, one run with it and one on the base model
+// (each step names its adapter), the same prompt prefilled on each and greedy
+// steps decoded on both in turn, one step each, through the addon directly
+// (no sampling, no worker), at each thread count. Reports the median decode
+// step and prefill time per prompt token of each side, and their ratio (the
+// adapter's cost). Sharing one engine keeps weights, KV cache and memory
+// layout the same on both sides; two engines measured differently by their
+// order of creation alone.
 //
 //   node benchmarks/dist/lora-cost.js [--model M] [--lora DIR] [--threads 1,2] [--reps 15]
 //        [--tokens 64] [--prompt-tokens 64] [--out benchmarks/results]
@@ -60,31 +63,37 @@ interface Row {
 }
 const rows: Row[] = [];
 for (const threads of threadCounts) {
-  const engines = {
-    base: new Engine(model, { threads, contextLength, maxSequences: 1 }),
-    lora: new Engine(model, { threads, contextLength, maxSequences: 1 }),
-  };
-  for (const p of adapter.pairs) engines.lora.setLora(p.layer, p.module, p.a, p.b, adapter.scale);
+  // One engine holding the adapter; each step names it (adapter 1) or the base
+  // model (adapter 0), so both sides share weights, KV cache and memory layout.
+  const engine = new Engine(model, { threads, contextLength, maxSequences: 2 });
+  for (const p of adapter.pairs) engine.setLora(p.layer, p.module, p.a, p.b, adapter.scale);
+  const decoder = new AddonDecoder(engine, config.nLayers, config.vocabSize);
+  const adapterOf = { base: 0, lora: 1 } as const;
   const decode = { base: [] as number[], lora: [] as number[] };
   const prefill = { base: [] as number[], lora: [] as number[] };
-  const once = (name: "base" | "lora", record: boolean) => {
-    const engine = engines[name];
-    const decoder = new AddonDecoder(engine, config.nLayers, config.vocabSize);
-    const seq = engine.createSequence();
-    const t0 = performance.now();
-    let token = argmax(decoder.step(seq, prompt));
-    const t1 = performance.now();
-    for (let i = 0; i < nTokens; i++) token = argmax(decoder.step(seq, Int32Array.of(token)));
-    const t2 = performance.now();
-    engine.freeSequence(seq);
-    if (!record) return;
-    prefill[name].push((t1 - t0) / prompt.length);
-    decode[name].push((t2 - t1) / nTokens);
+  const once = (record: boolean, first: "base" | "lora") => {
+    const order = first === "base" ? (["base", "lora"] as const) : (["lora", "base"] as const);
+    const seqs = { base: engine.createSequence(), lora: engine.createSequence() };
+    const token = { base: 0, lora: 0 };
+    for (const name of order) {
+      const t0 = performance.now();
+      token[name] = argmax(decoder.step(seqs[name], prompt, adapterOf[name]));
+      if (record) prefill[name].push((performance.now() - t0) / prompt.length);
+    }
+    // Decode steps alternate one by one, so slow drifts of the machine fall on both sides alike.
+    for (let i = 0; i < nTokens; i++) {
+      for (const name of i % 2 === 0 ? order : ([order[1], order[0]] as const)) {
+        const t0 = performance.now();
+        token[name] = argmax(decoder.step(seqs[name], Int32Array.of(token[name]), adapterOf[name]));
+        if (record) decode[name].push(performance.now() - t0);
+      }
+    }
+    engine.freeSequence(seqs.base);
+    engine.freeSequence(seqs.lora);
   };
-  once("base", false);
-  once("lora", false);
+  once(false, "base");
   for (let rep = 0; rep < reps; rep++) {
-    for (const name of rep % 2 === 0 ? (["base", "lora"] as const) : (["lora", "base"] as const)) once(name, true);
+    once(true, rep % 2 === 0 ? "base" : "lora");
     process.stderr.write(`threads ${threads}: rep ${rep + 1}/${reps}\r`);
   }
   process.stderr.write("\n");
