@@ -35,7 +35,7 @@ export async function measureRep(
   model: LoadedModel,
   prompt: readonly number[],
   decodeSteps: number,
-  layers: Pick<GenerateOptions, "plan" | "routers" | "threshold" | "layerBudget" | "skipRatio"> = {},
+  layers: Pick<GenerateOptions, "plan" | "routers" | "threshold" | "layerBudget" | "skipRatio" | "adapter"> = {},
 ): Promise<FirstRep> {
   const t0 = performance.now();
   const generation = model.generate({ tokens: [...prompt] }, { ...layers, temperature: 0, maxTokens: decodeSteps + 1 });

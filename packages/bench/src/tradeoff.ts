@@ -2,7 +2,9 @@
 // routers, the fixed ULS baseline at the routers' layer count, each with and
 // without the LoRA adapter, configurations alternating rep by rep on the same
 // raw-text prompts, at each thread count. Speeds are against the full model
-// measured in the same run.
+// measured in the same run. One engine serves every configuration (the
+// adapter is a named one that the +lora requests take), so all share weights,
+// KV cache and memory layout: two engines differ by their creation order alone.
 import { AbortedError, loadModel, type LoadedModel, type RouterSetData, type LayerPlanSpec } from "@first/core";
 import { measureRep } from "./measure.js";
 import { detokenizeWikitextParagraphs } from "./prompt-text.js";
@@ -88,35 +90,35 @@ export async function runTradeoffBench(o: TradeoffBenchOptions): Promise<Tradeof
   let promptSource = "";
   let threshold: number | null = null;
   for (const threads of o.threads) {
-    const base = await loadModel(o.modelPath, { threads, maxSequences: 1, pull: false });
-    const adapted = await loadModel(o.modelPath, { threads, maxSequences: 1, pull: false, lora: o.loraDir });
+    const model = await loadModel(o.modelPath, { threads, maxSequences: 1, pull: false, adapters: { lora: o.loraDir } });
     try {
-      const routers = await base.loadRouters(o.routersDir);
+      const routers = await model.loadRouters(o.routersDir);
       threshold = o.layerBudget === undefined ? (o.threshold ?? routers.config.threshold) : null;
-      const { prompts, source } = tradeoffPrompts(base, reps, promptTokens, o.dataDir);
+      const { prompts, source } = tradeoffPrompts(model, reps, promptTokens, o.dataDir);
       promptSource = source;
       // The threshold is named even when it is the checkpoint's: routers alone
       // would otherwise take the checkpoint's budget without an adapter.
       const routed = { routers, threshold: threshold ?? undefined, layerBudget: o.layerBudget };
-      if (ulsK < 0) ulsK = await meanSkipped(adapted, prompts, routed);
-      const uls: LayerPlanSpec = ulsK > 0 ? await base.planFor(`uls:${ulsK}`) : { kind: "full" };
-      const configs: { name: TradeoffConfig; model: LoadedModel; layers: Layers }[] = [
-        { name: "full", model: base, layers: {} },
-        { name: "full+lora", model: adapted, layers: {} },
-        { name: "first", model: base, layers: routed },
-        { name: "first+lora", model: adapted, layers: routed },
-        { name: "uls", model: base, layers: { plan: uls } },
-        { name: "uls+lora", model: adapted, layers: { plan: uls } },
+      const lora = { adapter: "lora" };
+      if (ulsK < 0) ulsK = await meanSkipped(model, prompts, { ...routed, ...lora });
+      const uls: LayerPlanSpec = ulsK > 0 ? await model.planFor(`uls:${ulsK}`) : { kind: "full" };
+      const configs: { name: TradeoffConfig; layers: Layers }[] = [
+        { name: "full", layers: {} },
+        { name: "full+lora", layers: lora },
+        { name: "first", layers: routed },
+        { name: "first+lora", layers: { ...routed, ...lora } },
+        { name: "uls", layers: { plan: uls } },
+        { name: "uls+lora", layers: { plan: uls, ...lora } },
       ];
       const decode = new Map<string, number[]>(), prefill = new Map<string, number[]>(), executed = new Map<string, number[]>();
       const early = new Map<string, number>();
-      for (const c of configs) await measureRep(c.model, prompts[0], 4, c.layers); // warm-up
+      for (const c of configs) await measureRep(model, prompts[0], 4, c.layers); // warm-up
       for (let rep = 0; rep < reps; rep++) {
         if (o.signal?.aborted) throw new AbortedError();
         // Alternate the order so drift in machine load spreads over all configurations.
         const order = rep % 2 === 0 ? configs : [...configs].reverse();
         for (const c of order) {
-          const r = await measureRep(c.model, prompts[rep], genTokens - 1, c.layers);
+          const r = await measureRep(model, prompts[rep], genTokens - 1, c.layers);
           push(decode, c.name, r.wall.decodeMs / Math.max(1, r.wall.decodeSteps));
           push(prefill, c.name, r.wall.prefillMs / prompts[rep].length);
           push(executed, c.name, r.executedLayers);
@@ -147,8 +149,7 @@ export async function runTradeoffBench(o: TradeoffBenchOptions): Promise<Tradeof
         });
       }
     } finally {
-      await base.close();
-      await adapted.close();
+      await model.close();
     }
   }
   return {
@@ -165,7 +166,7 @@ export async function runTradeoffBench(o: TradeoffBenchOptions): Promise<Tradeof
   };
 }
 
-type Layers = { plan?: LayerPlanSpec; routers?: RouterSetData; threshold?: number; layerBudget?: number };
+type Layers = { plan?: LayerPlanSpec; routers?: RouterSetData; threshold?: number; layerBudget?: number; adapter?: string };
 
 async function meanSkipped(model: LoadedModel, prompts: number[][], layers: Layers): Promise<number> {
   let skipped = 0;

@@ -1,12 +1,13 @@
 // The FiRST flags as a user runs them on a tiny model: --max-layers and
 // --skip-ratio with routers (exact executed layers, usage errors with exit 2),
-// --first where no set ships, run --vs-full, and first distill (written, then
-// continued without repeating).
+// --first where no set ships, run --vs-full, bench --lora (the trade-off
+// rows), and first distill (written, then continued without repeating).
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeTinyLlama } from "../../core/src/gguf/tiny-model.js";
+import { LORA_MODULE_NAMES, moduleDims, writePeftAdapter } from "../../core/src/lora/peft.js";
 import { saveRouters } from "../../core/src/routers/checkpoint.js";
 import { fileSha256 } from "../../core/src/routers/model-identity.js";
 import { requireBuiltCli, runCli } from "./support/cli.js";
@@ -80,6 +81,41 @@ describe("layer budgets on the command line", () => {
     expect(text.code).toBe(0);
     expect(text.stderr).toMatch(/layers: 4\/6/);
     expect(text.stderr).toMatch(/full model: .* layers 6\/6\ndecode speed-up \d+\.\d+x \(median of 5 runs of each/);
+  });
+});
+
+describe("bench --lora: the FiRST trade-off", () => {
+  it("times full, first and uls:k, each with and without the adapter, on one engine", () => {
+    const loraDir = path.join(dir, "lora");
+    const shape = { nLayers: 6, dModel: 64, nHeads: 4, nKvHeads: 2, headDim: 16, ffnDim: 128 };
+    const pairs = LORA_MODULE_NAMES.flatMap((module) =>
+      [1, 3].map((layer) => {
+        const [inDim, outDim] = moduleDims(module, shape);
+        return { layer, module, a: new Float32Array(2 * inDim).fill(0.01), b: new Float32Array(outDim * 2).fill(0.01) };
+      }),
+    );
+    writePeftAdapter(loraDir, { rank: 2, alpha: 4, targets: [...LORA_MODULE_NAMES], pairs }, shape);
+    // An empty datasets folder: the built-in paragraph as the prompt (this tiny
+    // model ends some WikiText prompts at once).
+    const noData = fs.mkdtempSync(path.join(dir, "no-data-"));
+    const r = first(["bench", "--model", model, "--routers", routersDir, "--lora", loraDir, "--reps", "2", "--prompt-tokens", "8",
+      "--gen-tokens", "4", "--threads", "1", "--no-peer", "--data-dir", noData, "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    // The routers skip layer 2 alone (with the adapter too), so uls:1 is their match.
+    expect(out.ulsK).toBe(1);
+    expect(out.rows.map((x: { config: string }) => x.config)).toEqual(["full", "full+lora", "first", "first+lora", "uls:1", "uls:1+lora"]);
+    expect(out.rows.map((x: { executedLayers: number }) => x.executedLayers)).toEqual([6, 6, 5, 5, 5, 5]);
+    for (const row of out.rows) {
+      expect(row.msPerToken.values).toHaveLength(2);
+      expect(row.msPerToken.median).toBeGreaterThan(0);
+    }
+    expect(out.rows[0].speedVsFull).toBe(1);
+    expect(out.adapterOverhead.map((o: { pair: string; sameLayers: boolean }) => [o.pair, o.sameLayers])).toEqual([
+      ["full+lora vs full", true],
+      ["first+lora vs first", true],
+      ["uls+lora vs uls", true],
+    ]);
   });
 });
 
