@@ -52,6 +52,8 @@ const result = await runTradeoffBench({
   onProgress: (m) => process.stderr.write(`${m}\n`),
 });
 console.log(tradeoffTable(result));
+if (result.droppedPrompts.length > 0)
+  console.log(`prompts ${result.droppedPrompts.join(", ")} left out: a configuration ended them at its first token`);
 for (const o of result.adapterOverhead)
   console.log(
     `adapter cost at ${o.threads} thread(s), ${o.pair}: decode x${o.decode.toFixed(3)}, prefill x${o.prefill.toFixed(3)}` +

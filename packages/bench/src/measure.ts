@@ -14,6 +14,13 @@ export interface RepTiming {
   tokens: number[];
 }
 
+/** The model's first sampled token ended generation: the rep has no token to time. */
+export class EndedAtOnceError extends Error {
+  constructor() {
+    super("the model ended generation before its first token");
+  }
+}
+
 export const tokensPerSecond = (tokens: number, ms: number): number => (ms > 0 ? (tokens / ms) * 1000 : 0);
 
 export interface FirstRep {
@@ -42,7 +49,7 @@ export async function measureRep(
   const times: number[] = [];
   for await (const chunk of generation) if (chunk.token >= 0) times.push(performance.now());
   const result = await generation.result;
-  if (times.length === 0) throw new Error("the model ended generation before its first token");
+  if (times.length === 0) throw new EndedAtOnceError();
   // An end-of-text token ends generation early; it is evaluated by no one.
   const steps = result.finishReason === "length" ? result.tokens.length - 1 : result.tokens.length;
   const wallSteps = times.length - 1;

@@ -6,7 +6,7 @@
 // adapter is a named one that the +lora requests take), so all share weights,
 // KV cache and memory layout: two engines differ by their creation order alone.
 import { AbortedError, loadModel, type LoadedModel, type RouterSetData, type LayerPlanSpec } from "@first/core";
-import { measureRep } from "./measure.js";
+import { EndedAtOnceError, measureRep } from "./measure.js";
 import { detokenizeWikitextParagraphs } from "./prompt-text.js";
 import { round, summarizeValues, type Summary } from "./stats.js";
 
@@ -56,6 +56,8 @@ export interface TradeoffBenchResult {
   genTokens: number;
   promptTokens: number;
   promptSource: string;
+  /** Indices of the prompts left out because a configuration ended them at its first token (spares took their place). */
+  droppedPrompts: number[];
   /** k of the uls rows: the routers' mean skipped layers with the adapter, rounded. */
   ulsK: number;
   threshold: number | null;
@@ -69,14 +71,26 @@ export interface TradeoffBenchResult {
   adapterOverhead: { threads: number; pair: string; decode: number; prefill: number; sameLayers: boolean }[];
 }
 
-/** Raw-text prompts of exactly `tokens` tokens each (WikiText-2 paragraphs, or a fixed text). */
-export function tradeoffPrompts(model: LoadedModel, count: number, tokens: number, dataDir?: string): { prompts: number[][]; source: string } {
+/**
+ * Raw-text prompts of exactly `tokens` tokens each (WikiText-2 paragraphs, or a
+ * fixed text): `count` of them, and up to `spare` more where the text has them.
+ */
+/** Prompts held in reserve for those a configuration ends at once. */
+const SPARE_PROMPTS = 10;
+
+export function tradeoffPrompts(
+  model: LoadedModel,
+  count: number,
+  tokens: number,
+  dataDir?: string,
+  spare = 0,
+): { prompts: number[][]; source: string } {
   const { paragraphs, source } = detokenizeWikitextParagraphs(dataDir);
   const prompts: number[][] = [];
   for (const p of paragraphs) {
     const ids = model.tokenizer.encode(p, { addSpecial: true, parseSpecial: false });
     if (ids.length >= tokens) prompts.push(ids.slice(0, tokens));
-    if (prompts.length === count) break;
+    if (prompts.length === count + spare) break;
   }
   if (prompts.length < count) throw new Error(`only ${prompts.length} prompts of ${tokens} tokens found in ${source}`);
   return { prompts, source };
@@ -87,6 +101,7 @@ export async function runTradeoffBench(o: TradeoffBenchOptions): Promise<Tradeof
   const rows: TradeoffRow[] = [];
   const overhead: TradeoffBenchResult["adapterOverhead"] = [];
   let ulsK = -1;
+  const dropped = new Set<number>();
   let promptSource = "";
   let threshold: number | null = null;
   for (const threads of o.threads) {
@@ -94,13 +109,15 @@ export async function runTradeoffBench(o: TradeoffBenchOptions): Promise<Tradeof
     try {
       const routers = await model.loadRouters(o.routersDir);
       threshold = o.layerBudget === undefined ? (o.threshold ?? routers.config.threshold) : null;
-      const { prompts, source } = tradeoffPrompts(model, reps, promptTokens, o.dataDir);
+      // Spare prompts replace any that a configuration ends at once (its first
+      // token the end of text), so that every rep times every configuration.
+      const { prompts, source } = tradeoffPrompts(model, reps, promptTokens, o.dataDir, SPARE_PROMPTS);
       promptSource = source;
       // The threshold is named even when it is the checkpoint's: routers alone
       // would otherwise take the checkpoint's budget without an adapter.
       const routed = { routers, threshold: threshold ?? undefined, layerBudget: o.layerBudget };
       const lora = { adapter: "lora" };
-      if (ulsK < 0) ulsK = await meanSkipped(model, prompts, { ...routed, ...lora });
+      if (ulsK < 0) ulsK = await meanSkipped(model, prompts.slice(0, reps), { ...routed, ...lora });
       const uls: LayerPlanSpec = ulsK > 0 ? await model.planFor(`uls:${ulsK}`) : { kind: "full" };
       const configs: { name: TradeoffConfig; layers: Layers }[] = [
         { name: "full", layers: {} },
@@ -111,16 +128,41 @@ export async function runTradeoffBench(o: TradeoffBenchOptions): Promise<Tradeof
         { name: "uls+lora", layers: { plan: uls, ...lora } },
       ];
       const decode = new Map<string, number[]>(), prefill = new Map<string, number[]>(), executed = new Map<string, number[]>();
+      // One rep: every configuration on the same prompt; a prompt that one of
+      // them ends at once is dropped for all, and the next spare one taken.
+      const timeAll = async (order: typeof configs, steps: number, nextPrompt: () => number[]) => {
+        for (;;) {
+          const prompt = nextPrompt();
+          try {
+            const out = [];
+            for (const c of order) out.push({ c, r: await measureRep(model, prompt, steps, c.layers), prompt });
+            return out;
+          } catch (e) {
+            if (!(e instanceof EndedAtOnceError)) throw e;
+            dropped.add(prompts.indexOf(prompt));
+          }
+        }
+      };
       const early = new Map<string, number>();
-      for (const c of configs) await measureRep(model, prompts[0], 4, c.layers); // warm-up
+      // The prompts in order from `start`, each handed out once.
+      const promptsFrom = (start: number) => {
+        let next = start;
+        return () => {
+          if (next >= prompts.length)
+            throw new Error(`only ${prompts.length - dropped.size} of ${prompts.length} prompts give every configuration a token to time`);
+          return prompts[next++];
+        };
+      };
+      await timeAll(configs, 4, promptsFrom(0)); // warm-up
+      const nextPrompt = promptsFrom(0);
       for (let rep = 0; rep < reps; rep++) {
         if (o.signal?.aborted) throw new AbortedError();
         // Alternate the order so drift in machine load spreads over all configurations.
         const order = rep % 2 === 0 ? configs : [...configs].reverse();
-        for (const c of order) {
-          const r = await measureRep(model, prompts[rep], genTokens - 1, c.layers);
+        const timed = await timeAll(order, genTokens - 1, nextPrompt);
+        for (const { c, r, prompt } of timed) {
           push(decode, c.name, r.wall.decodeMs / Math.max(1, r.wall.decodeSteps));
-          push(prefill, c.name, r.wall.prefillMs / prompts[rep].length);
+          push(prefill, c.name, r.wall.prefillMs / prompt.length);
           push(executed, c.name, r.executedLayers);
           if (r.wall.decodeSteps < genTokens - 1) early.set(c.name, (early.get(c.name) ?? 0) + 1);
         }
@@ -158,6 +200,7 @@ export async function runTradeoffBench(o: TradeoffBenchOptions): Promise<Tradeof
     genTokens,
     promptTokens,
     promptSource,
+    droppedPrompts: [...dropped].sort((a, b) => a - b),
     ulsK,
     threshold,
     layerBudget: o.layerBudget ?? null,

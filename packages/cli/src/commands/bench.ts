@@ -97,6 +97,8 @@ export const benchCommand = defineCommand({
         signal,
       });
       process.stdout.write(flags.json ? `${JSON.stringify(result)}\n` : `\n${tradeoffTable(result)}`);
+      if (result.droppedPrompts.length > 0)
+        process.stderr.write(`note: prompts ${result.droppedPrompts.join(", ")} left out (a configuration ended them at its first token)\n`);
       return 0;
     }
     if (flags.policy !== undefined && flags.routers !== undefined) throw new UsageError("give either --policy or --routers, not both");
