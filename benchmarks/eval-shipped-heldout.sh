@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The shipped FiRST set (routers at their threshold with their adapter) on the
+# eval-only tasks no training saw, against the full model, the adapter on all
+# layers, the routers alone and uls:k at FiRST's executed layers: the same
+# tasks and example counts as eval-distilled-heldout.sh (the first 100 of the
+# short tasks and of each llm_foundry_mc set without CSQA and SIQA, the first
+# 50 of nq_openbook_short and self_instruct_eval). Greedy, resumable.
+#
+# Usage: benchmarks/eval-shipped-heldout.sh [OUT_PREFIX]   (default runs/shipped-heldout)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT="${1:-runs/shipped-heldout}"
+SHIP=packages/core/shipped/smollm2-135m-instruct-mix-routers-lora
+MC=arc_easy,arc_challenge,piqa,boolq,copa,openbook_qa,winogrande
+A="tatoeba_laser,triviaqa_sm_sub,lambada_openai"
+for s in ${MC//,/ }; do A="$A,llm_foundry_mc:$s"; done
+COMMON=(--model smollm2-135m-instruct --routers "$SHIP" --lora "$SHIP/lora" --baselines uls --threads 2)
+node packages/cli/dist/main.js eval --compare --task "$A" --limit 100 --out "$OUT-a" "${COMMON[@]}"
+node packages/cli/dist/main.js eval --compare --task nq_openbook_short,self_instruct_eval --limit 50 --out "$OUT-b" "${COMMON[@]}"
