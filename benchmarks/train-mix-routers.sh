@@ -19,13 +19,8 @@ FIRST=(node packages/cli/dist/main.js)
 MODEL=smollm2-135m-instruct
 THRESHOLD=0.59
 
-# Runs a training stage unless its output exists; resumes it when it has a checkpoint.
-stage() {
-  local out="$1" done_file="$2"; shift 2
-  [ -f "$done_file" ] && { echo "$out: done"; return; }
-  if [ -f "$out/checkpoint/state.json" ]; then "${FIRST[@]}" train --out "$out" --resume
-  else "${FIRST[@]}" train --out "$out" "$@"; fi
-}
+# stage, mix_lora_stages
+source benchmarks/mix-lora-stages.sh
 
 # Stage 1: routers alone (soft gates, hard straight-through gates from 60% of the steps).
 # The budget holds for each batch, not each prompt, and every sequence's
@@ -54,25 +49,9 @@ set_threshold() {
 }
 set_threshold "$RUN/routers-stage/routers/router.json" "$THRESHOLD"
 
-# Stage 2: LoRA on all seven projections with the routers' hard decisions at
-# that threshold (each sequence's cross-entropy counts the same here too).
-# Translation gets 700 examples (the other tasks 400, 300, 200): with 400 the
-# adapter kept summarization and QA but lost translation chrF under skipping.
-stage "$RUN/lora-stage" "$RUN/lora-stage/lora/adapter_model.safetensors" \
-  --model "$MODEL" --data mix --mix-per-task 400 --mix-counts translation=700,summarization=300,math=200 \
-  --stage lora --routers "$RUN/routers-stage/routers" \
-  --lora-rank 16 --lora-alpha 32 --lora-targets q,k,v,o,gate,up,down --lora-lr 1e-3 --loss-weighting sequences \
-  --steps 400 --batch 4 --max-seq-len 256 --warmup 0.05 --seed 0 --save-every 50 --eval-every 0
-
-# Stage 3: that adapter trained further, 100 steps at lr 3e-4, on translation
-# (320 examples, a new seed's subset) with a little summarization and QA (40
-# each) so that they are not forgotten: translation chrF under skipping was
-# still 6% below the full model on 500 eval examples after stage 2.
-stage "$RUN/lora-translation" "$RUN/lora-translation/lora/adapter_model.safetensors" \
-  --model "$MODEL" --data mix --mix-per-task 40 --mix-counts translation=320,math=0 \
-  --stage lora --routers "$RUN/routers-stage/routers" --init-lora "$RUN/lora-stage/lora" \
-  --lora-lr 3e-4 --loss-weighting sequences \
-  --steps 100 --batch 4 --max-seq-len 256 --warmup 0.05 --seed 2 --save-every 25 --eval-every 0
+# Stages 2 and 3 (mix-lora-stages.sh): LoRA on all seven projections with the
+# routers' hard decisions at that threshold, then a translation stage.
+mix_lora_stages "$RUN" --routers "$RUN/routers-stage/routers"
 
 mkdir -p "$SHIP/lora"
 cp "$RUN/routers-stage/routers/router.json" "$RUN/routers-stage/routers/routers.safetensors" "$SHIP/"
