@@ -74,6 +74,7 @@ describe("layer budgets on the command line", () => {
     expect(out.full.timings.decodeTokensPerSecond).toBeGreaterThan(0);
     // The speeds compared are medians of alternating repeat runs.
     expect(out.comparison.reps).toBe(5);
+    expect(out.comparison.tokens).toBe(64);
     expect(out.comparison.decodeTokensPerSecond.this).toBeGreaterThan(0);
     expect(out.comparison.decodeTokensPerSecond.full).toBeGreaterThan(0);
     expect(out.comparison.decodeSpeedup).toBeCloseTo(out.comparison.decodeTokensPerSecond.this / out.comparison.decodeTokensPerSecond.full, 9);

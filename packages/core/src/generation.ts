@@ -36,6 +36,12 @@ export interface GenerateOptions extends SamplingSpec {
    * (0..20) on the chunks and in the result.
    */
   logprobs?: number;
+  /**
+   * Keep generating past end-of-text tokens until maxTokens (as llama.cpp's
+   * --ignore-eos), which are then kept in the tokens: for timing a fixed
+   * number of decode steps.
+   */
+  ignoreEos?: boolean;
 }
 
 export interface TokenLogprob {
@@ -105,6 +111,8 @@ export function validateGenerateOptions(o: GenerateOptions): void {
       throw new InvalidOptionError("stop", "must be a list of non-empty strings");
   }
   checkInt("layerBudget", o.layerBudget, 1);
+  if (o.ignoreEos !== undefined && typeof o.ignoreEos !== "boolean")
+    throw new InvalidOptionError("ignoreEos", `must be true or false, got ${String(o.ignoreEos)}`);
   if (o.logprobs !== undefined && (!Number.isInteger(o.logprobs) || o.logprobs < 0 || o.logprobs > 20))
     throw new InvalidOptionError("logprobs", `must be an integer in 0..20, got ${o.logprobs}`);
   if (o.skipRatio !== undefined && !(typeof o.skipRatio === "number" && o.skipRatio >= 0 && o.skipRatio <= 1))

@@ -468,7 +468,7 @@ export class Generation implements AsyncIterable<GenerationChunk> {
         {
           prompt,
           maxTokens,
-          stopTokens: [...model.tokenizer.eotIds],
+          stopTokens: options.ignoreEos ? [] : [...model.tokenizer.eotIds],
           sampling: {
             temperature: options.temperature,
             topK: options.topK,
@@ -492,7 +492,8 @@ export class Generation implements AsyncIterable<GenerationChunk> {
             kvBytes = m.kvBytes;
           } else if (m.type === "token") {
             if (stopped) return;
-            if (model.tokenizer.eotIds.has(m.token)) return; // end of generation: not part of the text
+            // End of generation: not part of the text (unless asked to go past it).
+            if (!options.ignoreEos && model.tokenizer.eotIds.has(m.token)) return;
             tokens.push(m.token);
             const lp: TokenLogprob | undefined =
               m.logprob === undefined ? undefined : { token: m.token, logprob: m.logprob, top: (m.top ?? []).map(([token, logprob]) => ({ token, logprob })) };

@@ -83,6 +83,23 @@ describe("generate", () => {
     }
   });
 
+  it("with ignoreEos generates past an end-of-text token to maxTokens", async () => {
+    // A prompt whose greedy continuation this tiny model ends early.
+    let seed = 1;
+    let ended: GenerationResult | undefined;
+    for (; seed < 200 && !ended; seed++) {
+      const r = await model.generate({ tokens: ids(8, seed) }, { temperature: 0, maxTokens: 12 }).result;
+      if (r.finishReason === "stop") ended = r;
+    }
+    expect(ended, "no prompt among 200 ended early").toBeDefined();
+    const r = await model.generate({ tokens: ids(8, seed - 1) }, { temperature: 0, maxTokens: 12, ignoreEos: true }).result;
+    expect(r.finishReason).toBe("length");
+    expect(r.tokens).toHaveLength(12);
+    // The same tokens up to where the other one stopped, then its end of text.
+    expect(r.tokens.slice(0, ended!.tokens.length)).toEqual(ended!.tokens);
+    expect(r.timings.decodeTokensPerSecond).toBeGreaterThan(0);
+  });
+
   it("cuts the text before a stop string and reports finishReason stop", async () => {
     const full = await model.generate({ tokens: ids(6, 2) }, { temperature: 0, maxTokens: 40 }).result;
     expect(full.text.length).toBeGreaterThan(6);
@@ -150,6 +167,7 @@ describe("generate", () => {
       [{ maxTokens: 0 }, "maxTokens"],
       [{ maxTokens: 2.5 }, "maxTokens"],
       [{ stop: [""] }, "stop"],
+      [{ ignoreEos: "yes" }, "ignoreEos"],
     ];
     for (const [options, name] of bad) {
       let error: unknown;

@@ -27,7 +27,7 @@ export const runCommand = defineCommand({
     ...layerFlags,
     ...samplingFlags,
     json: { type: "boolean", help: "print one JSON object instead of streaming text" },
-    vsFull: { type: "boolean", help: "then run the plain full model (no routers, no adapter) on the same prompt, time both 5 more times alternating, and print the median speeds" },
+    vsFull: { type: "boolean", help: "then run the plain full model (no routers, no adapter) on the same prompt, time both 5 more times alternating (64 tokens each, past any end of text), and print the median speeds" },
   },
   examples: [
     'first run --prompt "The capital of France is" --temperature 0',
@@ -81,7 +81,7 @@ export const runCommand = defineCommand({
           process.stderr.write(
             `full model: ${f.decodeTokensPerSecond.toFixed(1)} tok/s decode, ${f.prefillTokensPerSecond.toFixed(1)} tok/s prefill, ` +
               `layers ${vs.full.executedLayers}/${model.config.nLayers}\n` +
-              `decode speed-up ${c.decodeSpeedup.toFixed(2)}x (median of ${c.reps} runs of each, alternating: ` +
+              `decode speed-up ${c.decodeSpeedup.toFixed(2)}x (median of ${c.reps} runs of each, ${c.tokens} tokens, alternating: ` +
               `${c.decodeTokensPerSecond.this.toFixed(1)} vs ${c.decodeTokensPerSecond.full.toFixed(1)} tok/s)\n`,
           );
         }
@@ -95,6 +95,11 @@ export const runCommand = defineCommand({
 
 /** Timed runs of each configuration for --vs-full; one short generation alone is mostly noise. */
 const VS_FULL_REPS = 5;
+/**
+ * Tokens each timed run generates, past any end of text, so that both sides
+ * decode the same number of steps even when the answer is a word or two.
+ */
+const VS_FULL_TOKENS = 64;
 
 /**
  * The same prompt and sampling on the plain model (a second instance, without
@@ -107,21 +112,31 @@ async function compareWithFull(
   flags: Parameters<typeof openModel>[0] & Parameters<typeof generateOptions>[0],
   input: string | ChatMessage[],
   signal: AbortSignal,
-): Promise<{ full: GenerationResult; comparison: { reps: number; decodeTokensPerSecond: { this: number; full: number }; decodeSpeedup: number } }> {
+): Promise<{
+  full: GenerationResult;
+  comparison: { reps: number; tokens: number; decodeTokensPerSecond: { this: number; full: number }; decodeSpeedup: number };
+}> {
   const plain = await openModel({ ...flags, lora: undefined });
   try {
     const full = await plain.generate(input, generateOptions(flags, signal)).result;
+    const timed = { maxTokens: VS_FULL_TOKENS, ignoreEos: true };
     const speeds = { this: [] as number[], full: [] as number[] };
     for (let i = 0; i < VS_FULL_REPS; i++) {
       const order = i % 2 === 0 ? (["full", "this"] as const) : (["this", "full"] as const);
       for (const which of order) {
-        const r = which === "full" ? await plain.generate(input, generateOptions(flags, signal)).result : await model.generate(input, options).result;
-        if (r.tokens.length > 1) speeds[which].push(r.timings.decodeTokensPerSecond);
+        const r =
+          which === "full"
+            ? await plain.generate(input, { ...generateOptions(flags, signal), ...timed }).result
+            : await model.generate(input, { ...options, ...timed }).result;
+        speeds[which].push(r.timings.decodeTokensPerSecond);
       }
     }
-    const median = (v: number[]) => (v.length === 0 ? NaN : summarizeValues(v).median);
+    const median = (v: number[]) => summarizeValues(v).median;
     const decode = { this: median(speeds.this), full: median(speeds.full) };
-    return { full, comparison: { reps: VS_FULL_REPS, decodeTokensPerSecond: decode, decodeSpeedup: decode.this / decode.full } };
+    return {
+      full,
+      comparison: { reps: VS_FULL_REPS, tokens: VS_FULL_TOKENS, decodeTokensPerSecond: decode, decodeSpeedup: decode.this / decode.full },
+    };
   } finally {
     await plain.close();
   }
