@@ -14,6 +14,23 @@
 
 namespace first {
 
+// A pause hint for spin loops (lets the sibling hyperthread run, saves power).
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// Spins until done() holds, yielding now and then: when the machine is
+// oversubscribed, the thread waited for may need this core.
+template <typename Done>
+void spin_until(Done done) {
+  for (int spins = 1; !done(); ++spins) {
+    cpu_relax();
+    if (spins % 256 == 0) std::this_thread::yield();
+  }
+}
+
 class ThreadPool {
  public:
   explicit ThreadPool(int threads);  // threads <= 0: hardware concurrency

@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <atomic>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "first/error.h"
@@ -183,12 +182,6 @@ Product token_slice(const Product& p, int64_t m0) {
   return s;
 }
 
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
-}
-
 // Part `part` of `nparts` of a shared projection: this thread's rows of
 // t = A x for all M tokens, written into p.term_t, then counted.
 void project_t_part(const Product& p, int64_t M, int part, int nparts) {
@@ -209,10 +202,7 @@ void project_t_part(const Product& p, int64_t M, int part, int nparts) {
 // Waits until all nparts threads have written their rows of p.term_t. No
 // thread waits before writing its own, so none can wait for another forever.
 void wait_for_t(const Product& p, int nparts) {
-  for (int spins = 1; p.term_parts->load(std::memory_order_acquire) < nparts; ++spins) {
-    cpu_relax();
-    if (spins % 256 == 0) std::this_thread::yield();
-  }
+  spin_until([&p, nparts] { return p.term_parts->load(std::memory_order_acquire) >= nparts; });
 }
 
 // Rows [r0, r1) of p for tokens [m0, m1), with its low-rank term on those rows

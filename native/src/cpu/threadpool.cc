@@ -4,14 +4,6 @@
 
 namespace first {
 
-namespace {
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
-}
-}  // namespace
-
 ThreadPool::ThreadPool(int threads) {
   if (threads <= 0) threads = static_cast<int>(std::thread::hardware_concurrency());
   if (threads <= 0) threads = 1;
@@ -69,10 +61,7 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
   }
   if (sleepers_.load() > 0) cv_.notify_all();
   fn(0, n_threads_);
-  for (int spins = 1; pending_.load(std::memory_order_acquire) != 0; ++spins) {
-    cpu_relax();
-    if (spins % 256 == 0) std::this_thread::yield();
-  }
+  spin_until([this] { return pending_.load(std::memory_order_acquire) == 0; });
 }
 
 void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn, int64_t grain) {

@@ -130,27 +130,31 @@ export async function runTradeoffBench(o: TradeoffBenchOptions): Promise<Tradeof
       const decode = new Map<string, number[]>(), prefill = new Map<string, number[]>(), executed = new Map<string, number[]>();
       // One rep: every configuration on the same prompt; a prompt that one of
       // them ends at once is dropped for all, and the next spare one taken.
-      const timeAll = async (order: typeof configs, steps: number, nextPrompt: () => number[]) => {
+      // Prompts a configuration ended at once at this thread count: not tried again.
+      const droppedHere = new Set<number>();
+      const timeAll = async (order: typeof configs, steps: number, nextPrompt: () => number) => {
         for (;;) {
-          const prompt = nextPrompt();
+          const i = nextPrompt();
           try {
             const out = [];
-            for (const c of order) out.push({ c, r: await measureRep(model, prompt, steps, c.layers), prompt });
+            for (const c of order) out.push({ c, r: await measureRep(model, prompts[i], steps, c.layers), prompt: prompts[i] });
             return out;
           } catch (e) {
             if (!(e instanceof EndedAtOnceError)) throw e;
-            dropped.add(prompts.indexOf(prompt));
+            dropped.add(i);
+            droppedHere.add(i);
           }
         }
       };
       const early = new Map<string, number>();
-      // The prompts in order from `start`, each handed out once.
+      // Indices of the prompts in order, each handed out once, skipping those already dropped.
       const promptsFrom = (start: number) => {
         let next = start;
         return () => {
+          while (droppedHere.has(next)) next++;
           if (next >= prompts.length)
-            throw new Error(`only ${prompts.length - dropped.size} of ${prompts.length} prompts give every configuration a token to time`);
-          return prompts[next++];
+            throw new Error(`only ${prompts.length - droppedHere.size} of ${prompts.length} prompts give every configuration a token to time`);
+          return next++;
         };
       };
       await timeAll(configs, 4, promptsFrom(0)); // warm-up

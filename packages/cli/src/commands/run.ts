@@ -118,7 +118,8 @@ async function compareWithFull(
 }> {
   const plain = await openModel({ ...flags, lora: undefined });
   try {
-    const full = await plain.generate(input, generateOptions(flags, signal)).result;
+    const plainOptions = generateOptions(flags, signal);
+    const full = await plain.generate(input, plainOptions).result;
     const timed = { maxTokens: VS_FULL_TOKENS, ignoreEos: true };
     const speeds = { this: [] as number[], full: [] as number[] };
     for (let i = 0; i < VS_FULL_REPS; i++) {
@@ -126,7 +127,7 @@ async function compareWithFull(
       for (const which of order) {
         const r =
           which === "full"
-            ? await plain.generate(input, { ...generateOptions(flags, signal), ...timed }).result
+            ? await plain.generate(input, { ...plainOptions, ...timed }).result
             : await model.generate(input, { ...options, ...timed }).result;
         speeds[which].push(r.timings.decodeTokensPerSecond);
       }
