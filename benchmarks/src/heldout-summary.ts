@@ -1,6 +1,6 @@
 // The held-out table of a `first eval --compare` run (or several): per task its
-// main metric for full, full+lora, first, first+lora, and uls:k and uls:k+lora
-// at first+lora's executed layers (the columns a run has), with the share of the full model in parentheses; the
+// main metric for full, full+lora, first, first+lora, and uls:k, uls:k+lora, bi:k
+// and bi:k+lora at first+lora's executed layers (the columns a run has), with the share of the full model in parentheses; the
 // llm_foundry_mc sets as one row, the mean accuracy of those present.
 //
 //   node benchmarks/dist/heldout-summary.js OUT.md DIR/table.json [DIR2/table.json ...]
@@ -28,7 +28,7 @@ if (!outPath || inputs.length === 0) fail("usage: node benchmarks/dist/heldout-s
 const rows: Row[] = inputs.flatMap((p) => (JSON.parse(readFileSync(p, "utf8")) as { rows: Row[] }).rows);
 
 // Per task group (llm_foundry_mc:<set> -> llm_foundry_mc) and column: the metric's values.
-const allColumns = ["full", "full+lora", "first", "first+lora", "uls:k", "uls:k+lora"];
+const allColumns = ["full", "full+lora", "first", "first+lora", "uls:k", "uls:k+lora", "bi:k", "bi:k+lora"];
 const cells = new Map<string, Map<string, { values: number[]; note?: string }>>();
 const byTask = new Map<string, Row[]>();
 for (const r of rows) byTask.set(r.task, [...(byTask.get(r.task) ?? []), r]);
@@ -40,8 +40,8 @@ for (const [task, taskRows] of byTask) {
   const k = firstLora ? Math.round(30 - firstLora.executedLayers) : -1;
   const g = cells.get(group) ?? new Map<string, { values: number[]; note?: string }>();
   for (const r of taskRows) {
-    const uls = /^uls:(\d+)(\+lora)?$/.exec(r.policy);
-    const column = uls ? (Number(uls[1]) === k ? `uls:k${uls[2] ?? ""}` : null) : r.policy.replace(/-[\d.]+$/, "");
+    const fixed = /^(uls|bi):(\d+)(\+lora)?$/.exec(r.policy);
+    const column = fixed ? (Number(fixed[2]) === k ? `${fixed[1]}:k${fixed[3] ?? ""}` : null) : r.policy.replace(/-[\d.]+$/, "");
     if (!column || !allColumns.includes(column)) continue;
     const cell = g.get(column) ?? { values: [] };
     cell.values.push(r.quality[metric]);
