@@ -182,19 +182,55 @@ Product token_slice(const Product& p, int64_t m0) {
   return s;
 }
 
-// Part `part` of `nparts` of a shared projection: this thread's rows of
-// t = A x for all M tokens, written into p.term_t, then counted.
+// Columns [c0, c1) of W (whole blocks) as a weight of their own, for a
+// projection split by columns. A single row group stays one: its blocks lie
+// one after another (first/row_groups.h).
+WeightView column_range(const WeightView& W, int64_t c0, int64_t c1) {
+  WeightView v = W;
+  const size_t before = row_bytes(W.type, c0);
+  v.cols = c1 - c0;
+  v.data = W.data + before;
+  v.row_groups = W.row_groups && W.rows == kRowGroup ? W.row_groups + row_group_bytes(W.type, c0) : nullptr;
+  return v;
+}
+
+// How a shared projection t = A x is cut among nparts threads: by row groups
+// of A where there are enough for every thread, else by A's columns (each
+// part a partial sum of every rank), so no part falls off the row-group
+// kernel, whose 16 rows a split by ranks would cut apart.
+bool t_by_columns(const Product& p, int nparts) {
+  const WeightView& A = *p.term_a->W;
+  const int64_t block = type_info(static_cast<uint32_t>(A.type))->block_size;
+  return A.rows / kRowGroup < nparts && block > 1 && A.cols / block >= nparts;
+}
+
+// Part `part` of `nparts` of a shared projection, written into p.term_t and
+// counted: its rows of t = A x for all M tokens, or (split by columns) its
+// partial sums of all of t, M x kq at part * M * kq.
 void project_t_part(const Product& p, int64_t M, int part, int nparts) {
   const LowRank& lr = *p.term;
-  int64_t k0, k1;
-  share_of(lr.kq, part, nparts, kLowRankQuad, &k0, &k1);
-  if (k0 < k1) {
-    const WeightView a = row_range(*p.term_a->W, k0, k1 - k0);
-    Product pa = *p.term_a;
+  const WeightView& A = *p.term_a->W;
+  Product pa = *p.term_a;
+  if (t_by_columns(p, nparts)) {
+    const int64_t block = type_info(static_cast<uint32_t>(A.type))->block_size;
+    int64_t b0, b1;
+    share_of(A.cols / block, part, nparts, 1, &b0, &b1);
+    const WeightView a = column_range(A, b0 * block, b1 * block);
     pa.W = &a;
-    pa.Y = p.term_t + k0;
+    pa.act += row_bytes(dot_partner(A.type), b0 * block);
+    pa.Y = p.term_t + static_cast<int64_t>(part) * M * lr.kq;
     pa.ldy = lr.kq;
-    run_rows(pa, 0, k1 - k0, M);
+    run_rows(pa, 0, lr.kq, M);
+  } else {
+    int64_t k0, k1;
+    share_of(lr.kq, part, nparts, A.rows / kRowGroup >= nparts ? kRowGroup : kLowRankQuad, &k0, &k1);
+    if (k0 < k1) {
+      const WeightView a = row_range(A, k0, k1 - k0);
+      pa.W = &a;
+      pa.Y = p.term_t + k0;
+      pa.ldy = lr.kq;
+      run_rows(pa, 0, k1 - k0, M);
+    }
   }
   p.term_parts->fetch_add(1, std::memory_order_release);
 }
@@ -239,6 +275,14 @@ void run_share(const Product& p, int64_t r0, int64_t r1, int64_t m0, int64_t m1,
     if (shared_t) {
       wait_for_t(p, nparts);
       t = p.term_t;
+      if (t_by_columns(p, nparts)) {  // the parts' partial sums, added
+        own_t.assign(p.term_t, p.term_t + tq.size());
+        for (int i = 1; i < nparts; ++i) {
+          const float* part_t = p.term_t + static_cast<int64_t>(i) * M * lr.kq;
+          for (size_t j = 0; j < tq.size(); ++j) own_t[j] += part_t[j];
+        }
+        t = own_t.data();
+      }
     } else {
       own_t.resize(tq.size());
       Product a = token_slice(*p.term_a, m0);
@@ -366,7 +410,9 @@ void multiply(const WeightView* const* Ws, size_t count, const float* X, int64_t
     if (!lrs || !lrs[i]) continue;
     a_views[i] = lrs[i]->a_view();
     need(a_views[i].type);
-    if (!fused || Ws[i]->rows == 0 || pool.size() > 1) t_floats += static_cast<size_t>(M) * lrs[i]->kq;
+    // With threads, a shared projection may be split by columns: a partial t per thread.
+    if (!fused || Ws[i]->rows == 0) t_floats += static_cast<size_t>(M) * lrs[i]->kq;
+    else if (pool.size() > 1) t_floats += static_cast<size_t>(M) * lrs[i]->kq * pool.size();
   }
   ActBuffers bufs;
   prepare_buffers(needed, M, Ws[0]->cols, scratch, &bufs);
@@ -400,7 +446,7 @@ void multiply(const WeightView* const* Ws, size_t count, const float* X, int64_t
         term_parts[i].store(0, std::memory_order_relaxed);
         products[n - 1].term_t = scratch.lr_t.data() + t_off;
         products[n - 1].term_parts = &term_parts[i];
-        t_off += static_cast<size_t>(M) * lr->kq;
+        t_off += static_cast<size_t>(M) * lr->kq * pool.size();
       }
       continue;
     }
