@@ -28,6 +28,8 @@ const sampling = {
   repetition_penalty: num,
   stop,
   seed: { type: ["integer", "null"] },
+  // vLLM's extension: generate to max_tokens past any end-of-text token.
+  ignore_eos: { type: ["boolean", "null"] },
   n: { type: ["integer", "null"] },
   stream: { type: ["boolean", "null"] },
   stream_options: { type: ["object", "null"], properties: { include_usage: { type: "boolean" } } },
@@ -98,6 +100,7 @@ export interface CommonBody {
   repetition_penalty?: number;
   stop?: string | string[] | null;
   seed?: number | null;
+  ignore_eos?: boolean | null;
   n?: number | null;
   stream?: boolean | null;
   stream_options?: { include_usage?: boolean } | null;
@@ -146,6 +149,7 @@ export function samplingOptions(b: CommonBody, maxN: number): { options: Generat
       repeatPenalty: b.repetition_penalty ?? 1,
       seed: b.seed ?? undefined,
       stop: stops.length > 0 ? stops : undefined,
+      ignoreEos: b.ignore_eos ?? undefined,
     },
   };
 }

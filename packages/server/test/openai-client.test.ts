@@ -117,6 +117,29 @@ describe("the server with the openai client", () => {
     }
   });
 
+  it("ignore_eos generates to max_tokens past an end of text, like generate's ignoreEos", async () => {
+    // A prompt whose greedy continuation this tiny model ends early.
+    let prompt = "";
+    for (const p of ["the cat", "hello", "a b c", "one two", "the dog sat", "x y", "on the", "it was", "and then", "to be"]) {
+      const r = await solo.generate(p, { temperature: 0, maxTokens: 12 }).result;
+      if (r.finishReason === "stop") { prompt = p; break; }
+    }
+    if (prompt === "") return expect.fail("no prompt among ten ended early");
+    const plain = await client.completions.create({ model: "tiny", prompt, max_tokens: 12, temperature: 0 });
+    expect(plain.choices[0].finish_reason).toBe("stop");
+    const r = await client.completions.create({ model: "tiny", prompt, max_tokens: 12, temperature: 0, ignore_eos: true } as never);
+    const want = await solo.generate(prompt, { temperature: 0, maxTokens: 12, ignoreEos: true }).result;
+    expect(r.choices[0].finish_reason).toBe("length");
+    expect(r.usage?.completion_tokens).toBe(12);
+    expect(r.choices[0].text).toBe(want.text);
+    const bad = await fetch(`${base}/v1/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "tiny", prompt, ignore_eos: "yes" }),
+    });
+    expect(bad.status).toBe(400);
+  });
+
   it("seeds reproduce sampled text; n gives that many choices", async () => {
     const ask = (seed: number) => client.chat.completions.create({ model: "tiny", messages, max_tokens: 12, temperature: 1, seed });
     expect((await ask(7)).choices[0].message.content).toBe((await ask(7)).choices[0].message.content);
