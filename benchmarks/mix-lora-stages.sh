@@ -13,6 +13,8 @@ stage() {
 
 # mix_lora_stages DIR LAYER_FLAGS...: DIR/lora-stage, then DIR/lora-translation
 # (the adapter to use), each with LAYER_FLAGS (e.g. --routers R, or --policy uls:6).
+# LORA_TARGETS and LORA_RANK (default q,k,v,o,gate,up,down and 16, alpha twice
+# the rank) try other adapters under the same recipe.
 mix_lora_stages() {
   local dir="$1"; shift
   # Stage 2: LoRA on all seven projections under those layers (each sequence's
@@ -22,7 +24,8 @@ mix_lora_stages() {
   stage "$dir/lora-stage" "$dir/lora-stage/lora/adapter_model.safetensors" \
     --model "$MODEL" --data mix --mix-per-task 400 --mix-counts translation=700,summarization=300,math=200 \
     --stage lora "$@" \
-    --lora-rank 16 --lora-alpha 32 --lora-targets q,k,v,o,gate,up,down --lora-lr 1e-3 --loss-weighting sequences \
+    --lora-rank "${LORA_RANK:-16}" --lora-alpha "$((2 * ${LORA_RANK:-16}))" --lora-targets "${LORA_TARGETS:-q,k,v,o,gate,up,down}" \
+    --lora-lr 1e-3 --loss-weighting sequences \
     --steps 400 --batch 4 --max-seq-len 256 --warmup 0.05 --seed 0 --save-every 50 --eval-every 0
   # Stage 3: that adapter trained further, 100 steps at lr 3e-4, on translation
   # (320 examples, a new seed's subset) with a little summarization and QA (40
