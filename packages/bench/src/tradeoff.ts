@@ -71,13 +71,13 @@ export interface TradeoffBenchResult {
   adapterOverhead: { threads: number; pair: string; decode: number; prefill: number; sameLayers: boolean }[];
 }
 
+/** Prompts held in reserve for those a configuration ends at once. */
+const SPARE_PROMPTS = 10;
+
 /**
  * Raw-text prompts of exactly `tokens` tokens each (WikiText-2 paragraphs, or a
  * fixed text): `count` of them, and up to `spare` more where the text has them.
  */
-/** Prompts held in reserve for those a configuration ends at once. */
-const SPARE_PROMPTS = 10;
-
 export function tradeoffPrompts(
   model: LoadedModel,
   count: number,
@@ -128,10 +128,10 @@ export async function runTradeoffBench(o: TradeoffBenchOptions): Promise<Tradeof
         { name: "uls+lora", layers: { plan: uls, ...lora } },
       ];
       const decode = new Map<string, number[]>(), prefill = new Map<string, number[]>(), executed = new Map<string, number[]>();
-      // One rep: every configuration on the same prompt; a prompt that one of
-      // them ends at once is dropped for all, and the next spare one taken.
       // Prompts a configuration ended at once at this thread count: not tried again.
       const droppedHere = new Set<number>();
+      // One rep: every configuration on the same prompt; a prompt that one of
+      // them ends at once is dropped for all, and the next spare one taken.
       const timeAll = async (order: typeof configs, steps: number, nextPrompt: () => number) => {
         for (;;) {
           const i = nextPrompt();
