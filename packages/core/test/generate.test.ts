@@ -319,10 +319,13 @@ describe("chunked prefill", () => {
   });
 
   it("a cancelled chunked prefill frees its blocks", async () => {
-    const chunked = await lib.loadModel(small.path, { threads: 1, contextLength: 96, maxSequences: 2, prefillChunk: 4 });
+    // One-token chunks and room to decode, so that the abort (a turn of the
+    // event loop later) lands while the request still runs: with 4-token
+    // chunks and 4 tokens to decode the tiny model sometimes finished first.
+    const chunked = await lib.loadModel(small.path, { threads: 1, contextLength: 96, maxSequences: 2, prefillChunk: 1 });
     try {
       const ac = new AbortController();
-      const gen = chunked.generate({ tokens: ids(60, 5) }, { temperature: 0, maxTokens: 4, signal: ac.signal });
+      const gen = chunked.generate({ tokens: ids(60, 5) }, { temperature: 0, maxTokens: 30, signal: ac.signal });
       setImmediate(() => ac.abort());
       await expect(gen.result).rejects.toThrow();
       expect((await chunked.kvStats()).usedBlocks).toBe(0);
